@@ -24,11 +24,14 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// A sync failed earlier; the log refuses writes until it is reopened.
-    #[error("log {dir} refuses writes after a failed sync; reopen it")]
+    /// A sync (or a truncation) failed; the log refuses writes until it is
+    /// reopened.
+    #[error("log {dir} refuses writes until reopened: {cause}")]
     Poisoned {
         /// The log's directory.
         dir: PathBuf,
+        /// The failure that poisoned it.
+        cause: String,
     },
     /// Stored data failed its checksum or is malformed where it should be whole.
     #[error("corruption in {file} at byte {position}: {reason}")]

@@ -86,6 +86,8 @@ pub(crate) struct SyncState {
     pub last_sync_ms: i64,
     pub last_checkpoint_sync_ms: i64,
     pub sync_count: u64,
+    /// The newest point known synced; a failed sync cuts the log back to it.
+    pub last_point: Option<RecoveryPoint>,
 }
 
 impl Log {
@@ -106,13 +108,14 @@ impl Log {
 
     /// Makes everything appended so far durable (a no-op in `memory` mode).
     pub fn sync(&self) -> Result<()> {
+        let (target, generation) = {
+            let st = self.state.lock().unwrap();
+            self.check_writable(&st)?;
+            (st.next_offset, st.generation)
+        };
         if !self.config.syncs() {
             return Ok(());
         }
-        let (target, generation) = {
-            let st = self.state.lock().unwrap();
-            (st.next_offset, st.generation)
-        };
         let info = AppendInfo {
             base_offset: target,
             last_offset: target,
@@ -180,19 +183,45 @@ impl Log {
             });
         }
         if self.poisoned.load(Ordering::Acquire) {
-            return Err(Error::Poisoned {
-                dir: self.dir.clone(),
-            });
+            return Err(self.poisoned_error());
         }
         Ok(())
     }
 
-    /// Marks the log as refusing writes after a failed sync.
-    pub(crate) fn poison(&self, error: Error) -> Error {
+    /// Marks the log as refusing writes after a failed sync, and cuts the
+    /// active segment back to the last synced point. After a failed
+    /// `fdatasync` the kernel may have dropped the dirty pages while reads
+    /// still see them; a later open must not take them for data on disk.
+    /// They were never acknowledged (in `fsync` mode), so they may go.
+    pub(crate) fn poison(&self, st: &mut State, error: Error) -> Error {
         tracing::error!(dir = %self.dir.display(), %error, "sync failed; log refuses writes until reopened");
         self.poisoned.store(true, Ordering::Release);
+        let point = self.sync.lock().unwrap().last_point;
+        let active = &mut st.active;
+        let (cut, next) = match point {
+            Some(p) if p.segment == active.segment.base_offset => (p.position, p.next_offset),
+            _ => (0, active.segment.base_offset),
+        };
+        if cut < active.size {
+            if let Err(e) = active.file.set_len(cut) {
+                tracing::error!(dir = %self.dir.display(), %e, "could not cut unsynced data after a failed sync");
+            }
+            active.size = cut;
+            active.index.offsets.retain(|e| (e.position as u64) < cut);
+            st.next_offset = next;
+        }
         self.synced.notify_all();
-        error
+        Error::Poisoned {
+            dir: self.dir.clone(),
+            cause: error.to_string(),
+        }
+    }
+
+    fn poisoned_error(&self) -> Error {
+        Error::Poisoned {
+            dir: self.dir.clone(),
+            cause: "an earlier sync failed".into(),
+        }
     }
 
     fn check_batch(&self, batch: &[u8]) -> Result<BatchHeader> {
@@ -266,9 +295,7 @@ impl Log {
                 return Ok(());
             }
             if self.poisoned.load(Ordering::Acquire) {
-                return Err(Error::Poisoned {
-                    dir: self.dir.clone(),
-                });
+                return Err(self.poisoned_error());
             }
             if s.syncing {
                 s = self.synced.wait(s).unwrap();
@@ -282,7 +309,8 @@ impl Log {
             self.synced.notify_all();
             if let Err(e) = outcome {
                 drop(s);
-                return Err(self.poison(e));
+                let mut st = self.state.lock().unwrap();
+                return Err(self.poison(&mut st, e));
             }
         }
     }
@@ -319,6 +347,7 @@ impl Log {
                 s.synced_offset = point.next_offset;
                 self.durable_end.store(point.next_offset, Ordering::Release);
             }
+            s.last_point = Some(point);
             let due = now - s.last_checkpoint_sync_ms >= self.config.checkpoint_interval_ms as i64;
             if due {
                 s.last_checkpoint_sync_ms = now;
@@ -326,7 +355,12 @@ impl Log {
             due
         };
         self.synced.notify_all();
-        self.write_checkpoint(&point, sync_checkpoint)
+        // The data is durable whatever happens to the recovery point, which
+        // only ever lags; a failure here is worth a warning, not an error.
+        if let Err(error) = self.write_checkpoint(&point, sync_checkpoint) {
+            tracing::warn!(dir = %self.dir.display(), %error, "could not refresh the recovery point");
+        }
+        Ok(())
     }
 
     /// Records a recovery point; syncs the file only when asked, since an
@@ -341,7 +375,7 @@ impl Log {
             .map_err(|e| Error::io("write recovery point", &path, e))?;
         if sync {
             file.sync_data()
-                .map_err(|e| self.poison(Error::io("sync recovery point", &path, e)))?;
+                .map_err(|e| Error::io("sync recovery point", &path, e))?;
         }
         Ok(())
     }

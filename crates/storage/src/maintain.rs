@@ -84,7 +84,9 @@ impl Log {
 
     /// Removes every record at or after `offset`, cutting at the start of the
     /// batch that contains it, and returns the new end offset. Unacknowledged
-    /// appends that were cut fail with `Truncated`.
+    /// appends that were cut fail with `Truncated`. A truncation that fails
+    /// part way may already have removed some of those records; it poisons
+    /// the log, and the reopened log ends somewhere at or after the cut.
     pub fn truncate(&self, offset: u64) -> Result<u64> {
         let mut st = self.state.lock().unwrap();
         self.check_writable(&st)?;
@@ -100,24 +102,22 @@ impl Log {
             });
         }
         let i = st.segments.partition_point(|s| s.base_offset <= offset) - 1;
-        let later: Vec<_> = st.segments.drain(i + 1..).collect();
         let segment = st.segments[i].clone();
-        let file = if later.is_empty() {
+        let is_active = i + 1 == st.segments.len();
+        let file = if is_active {
             st.active.file.clone()
         } else {
             segment.file(&*self.fs)?
         };
         let (cut, new_end, index) = self.cut_point(&segment, &*file, offset)?;
-        let path = segment.path(LOG_EXT);
-        file.set_len(cut)
-            .map_err(|e| Error::io("truncate", &path, e))?;
-        if self.config.syncs() {
-            file.sync_data()
-                .map_err(|e| self.poison(Error::io("sync", &path, e)))?;
+        // From here on a failure leaves the files in an order a reopen can
+        // recover from, but not the in-memory state: it poisons the log.
+        if let Err(e) = self.cut_files(&mut st, i, &*file, cut, new_end) {
+            return Err(self.poison(&mut st, e));
         }
         segment.set_max_timestamp(index.max_timestamp);
         st.active = Active {
-            segment: segment.clone(),
+            segment,
             file,
             size: cut,
             index,
@@ -125,10 +125,44 @@ impl Log {
         };
         st.next_offset = new_end;
         st.generation += 1;
-        self.publish_truncation(&st, new_end)?;
-        drop(st);
-        self.delete_segment_files(&later)?;
+        self.publish_truncation(&st, new_end);
         Ok(new_end)
+    }
+
+    /// The file changes of a truncation, in crash-safe order: make the kept
+    /// data durable, delete later segments (and sync the directory, so they
+    /// cannot come back), record the cut as the recovery point, and only then
+    /// cut the segment, so that no crash in between looks like lost data.
+    fn cut_files(
+        &self,
+        st: &mut State,
+        i: usize,
+        file: &dyn crate::io::File,
+        cut: u64,
+        new_end: u64,
+    ) -> Result<()> {
+        let segment = st.segments[i].clone();
+        let path = segment.path(LOG_EXT);
+        if self.config.syncs() {
+            st.active
+                .file
+                .sync_data()
+                .map_err(|e| Error::io("sync", st.active.segment.path(LOG_EXT), e))?;
+        }
+        let later: Vec<_> = st.segments.drain(i + 1..).collect();
+        self.delete_segment_files(&later)?;
+        let point = RecoveryPoint {
+            segment: segment.base_offset,
+            position: cut,
+            next_offset: new_end,
+        };
+        self.write_checkpoint(&point, true)?;
+        file.set_len(cut)
+            .map_err(|e| Error::io("truncate", &path, e))?;
+        if self.config.syncs() {
+            file.sync_data().map_err(|e| Error::io("sync", &path, e))?;
+        }
+        Ok(())
     }
 
     /// Whether the next append of `len` bytes and `count` records must go to
@@ -153,9 +187,9 @@ impl Log {
         let old = &st.active;
         if self.config.syncs() {
             let path = old.segment.path(LOG_EXT);
-            old.file
-                .sync_data()
-                .map_err(|e| self.poison(Error::io("sync", &path, e)))?;
+            if let Err(e) = old.file.sync_data() {
+                return Err(self.poison(st, Error::io("sync", &path, e)));
+            }
         }
         write_indexes(&*self.fs, &old.segment, &old.index)?;
         old.segment.set_size(old.size);
@@ -184,6 +218,11 @@ impl Log {
             s.synced_offset = base;
             self.durable_end.store(base, Ordering::Release);
         }
+        s.last_point = Some(RecoveryPoint {
+            segment: base,
+            position: 0,
+            next_offset: base,
+        });
         Ok(())
     }
 
@@ -259,21 +298,19 @@ impl Log {
 
     /// Makes the truncation point the durable end, and tells appends that
     /// were waiting for a sync that the ground moved.
-    fn publish_truncation(&self, st: &State, new_end: u64) -> Result<()> {
-        let point = RecoveryPoint {
-            segment: st.active.segment.base_offset,
-            position: st.active.size,
-            next_offset: new_end,
-        };
-        self.write_checkpoint(&point, true)?;
+    fn publish_truncation(&self, st: &State, new_end: u64) {
         let mut s = self.lock_sync();
         s.generation = st.generation;
         s.synced_offset = new_end;
         s.truncated_to = new_end;
+        s.last_point = Some(RecoveryPoint {
+            segment: st.active.segment.base_offset,
+            position: st.active.size,
+            next_offset: new_end,
+        });
         self.durable_end.store(new_end, Ordering::Release);
         drop(s);
         self.synced.notify_all();
-        Ok(())
     }
 
     /// Deletes segments' files (already out of the segment list) and syncs

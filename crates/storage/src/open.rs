@@ -68,6 +68,11 @@ impl Log {
         let next = state.next_offset;
         let sync = SyncState {
             synced_offset: next,
+            last_point: Some(RecoveryPoint {
+                segment: state.active.segment.base_offset,
+                position: state.active.size,
+                next_offset: next,
+            }),
             last_sync_ms: opener.now_ms,
             last_checkpoint_sync_ms: opener.now_ms,
             ..SyncState::default()
@@ -111,10 +116,10 @@ impl Log {
             return Ok(());
         }
         let seg_path = st.active.segment.path(LOG_EXT);
-        let file = &st.active.file;
-        file.set_len(st.active.size)
-            .and_then(|_| file.sync_data())
-            .map_err(|e| self.poison(Error::io("sync", &seg_path, e)))?;
+        let file = st.active.file.clone();
+        if let Err(e) = file.set_len(st.active.size).and_then(|_| file.sync_data()) {
+            return Err(self.poison(&mut st, Error::io("sync", &seg_path, e)));
+        }
         write_indexes(&*self.fs, &st.active.segment, &st.active.index)?;
         let point = RecoveryPoint {
             segment: st.active.segment.base_offset,
@@ -176,6 +181,15 @@ pub(crate) fn write_indexes(fs: &dyn Fs, segment: &Segment, index: &IndexBuilder
     }
     segment.set_max_timestamp(index.max_timestamp);
     Ok(())
+}
+
+/// How much of the last segment the recovery point says was synced.
+#[derive(Debug, Clone, Copy)]
+enum Synced {
+    /// This many bytes from its start.
+    Upto(u64),
+    /// All of it: it was sealed.
+    Whole,
 }
 
 /// The work of opening one log directory.
@@ -317,18 +331,33 @@ impl Opener<'_> {
         let scan = segment::scan_segment(&**file, segment.base_offset, len, interval)
             .map_err(|e| Error::io("scan segment", &path, e))?;
         report.scanned_bytes += len;
-        let ScanEnd::Bad { position, reason } = &scan.end else {
-            return Ok(scan);
+        let synced = self.synced_in(segment.base_offset);
+        let (position, reason) = match &scan.end {
+            ScanEnd::Bad { position, reason } => (*position, reason.clone()),
+            ScanEnd::Clean => match synced {
+                Synced::Upto(upto) if scan.valid_len < upto => {
+                    let reason = format!(
+                        "segment ends at byte {} but {upto} bytes of it were synced",
+                        scan.valid_len
+                    );
+                    self.handle_corruption(&path, scan.valid_len, &reason, report)?;
+                    return Ok(scan);
+                }
+                _ => return Ok(scan),
+            },
         };
-        let synced = self.recovery_point_in(segment.base_offset);
-        if *position < synced {
-            self.handle_corruption(&path, *position, reason, report)?;
-        } else {
+        let torn = match synced {
+            Synced::Upto(upto) => position >= upto,
+            Synced::Whole => false,
+        };
+        if torn {
             tracing::warn!(file = %path.display(), position, cut = len - position, %reason,
                 "cutting torn tail after unclean shutdown");
-            report.torn_tail = Some((path.clone(), *position, len - position));
+            report.torn_tail = Some((path.clone(), position, len - position));
+        } else {
+            self.handle_corruption(&path, position, &reason, report)?;
         }
-        file.set_len(*position)
+        file.set_len(position)
             .map_err(|e| Error::io("cut torn tail", &path, e))?;
         Ok(scan)
     }
@@ -378,13 +407,14 @@ impl Opener<'_> {
         Ok(copy)
     }
 
-    /// Bytes of the segment at `base` known synced, from the recovery point.
-    /// Segments before the one the point names were sealed, hence synced.
-    fn recovery_point_in(&self, base: u64) -> u64 {
+    /// How much of the segment at `base` is known synced, from the recovery
+    /// point. Segments before the one the point names were sealed, hence
+    /// synced whole; of a later one nothing is known.
+    fn synced_in(&self, base: u64) -> Synced {
         match self.read_recovery_point() {
-            Some(p) if p.segment == base => p.position,
-            Some(p) if p.segment > base => u64::MAX,
-            _ => 0,
+            Some(p) if p.segment == base => Synced::Upto(p.position),
+            Some(p) if p.segment > base => Synced::Whole,
+            _ => Synced::Upto(0),
         }
     }
 
