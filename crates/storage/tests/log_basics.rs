@@ -357,3 +357,38 @@ fn memory_logs_work_without_a_disk() {
     assert_eq!(read_all(&log, 0).len(), 20);
     assert_eq!(log.sync_count(), 0);
 }
+
+#[test]
+fn the_flusher_syncs_interval_logs_once_their_deadline_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(0);
+    let config = LogConfig {
+        durability: Durability::Interval { ms: 100 },
+        ..LogConfig::default()
+    };
+    let log = Arc::new(
+        Log::open(dir.path(), config, StdFs::shared(), clock.clone())
+            .unwrap()
+            .0,
+    );
+    let flusher = hermod_storage::Flusher::start(std::time::Duration::from_millis(1));
+    flusher.register(&log);
+    log.append(&mut make_batch(0, 1, 10, 0)).unwrap();
+    let before = log.sync_count();
+    // The flusher looks every millisecond, but the injected clock says the
+    // deadline has not passed: give it many chances to sync too early.
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(log.sync_count(), before, "synced before the deadline");
+    clock.advance(100);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while log.sync_count() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flusher never synced"
+        );
+        std::thread::yield_now();
+    }
+    drop(flusher);
+}
