@@ -10,6 +10,7 @@
 //! acknowledged data, and is corruption: the log refuses to open (or, if so
 //! configured, quarantines the segment), and says which file and byte.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex};
@@ -164,6 +165,14 @@ impl Log {
     }
 }
 
+/// Whether a sealed segment lacks one of its index files (a crash during
+/// its roll can leave them unnamed).
+fn needs_index_rebuild(names: &HashSet<&str>, base: u64) -> bool {
+    [INDEX_EXT, TIME_INDEX_EXT]
+        .iter()
+        .any(|ext| !names.contains(segment::file_name(base, ext).as_str()))
+}
+
 /// Writes a segment's indexes to their files and syncs them.
 pub(crate) fn write_indexes(fs: &dyn Fs, segment: &Segment, index: &IndexBuilder) -> Result<()> {
     for (ext, bytes) in [
@@ -220,9 +229,10 @@ impl Opener<'_> {
         }
         let last = *bases.last().unwrap();
         let mut segments = Vec::with_capacity(bases.len());
+        let names: HashSet<&str> = names.iter().map(String::as_str).collect();
         for &base in &bases[..bases.len() - 1] {
             let seg = Arc::new(Segment::new(self.dir, base, None));
-            if self.needs_index_rebuild(&names, base) {
+            if needs_index_rebuild(&names, base) {
                 self.rebuild_indexes(&seg)?;
                 report.rebuilt_indexes += 1;
             }
@@ -448,12 +458,6 @@ impl Opener<'_> {
         };
         state.next_offset = base;
         Ok(())
-    }
-
-    fn needs_index_rebuild(&self, names: &[String], base: u64) -> bool {
-        [INDEX_EXT, TIME_INDEX_EXT]
-            .iter()
-            .any(|ext| !names.iter().any(|n| *n == segment::file_name(base, ext)))
     }
 
     /// Rebuilds a sealed segment's missing index files from its data.
