@@ -650,7 +650,13 @@ fn decode_record(
             .base_offset
             .checked_add(i64::from(offset_delta))
             .ok_or("offset overflows an i64")?,
-        timestamp: header.base_timestamp.wrapping_add(timestamp_delta),
+        // With log-append time the broker's time, stamped on the batch,
+        // is every record's timestamp, as Kafka clients read it.
+        timestamp: if header.log_append_time() {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.wrapping_add(timestamp_delta)
+        },
         key: body.nullable_bytes()?,
         value: body.nullable_bytes()?,
         headers: decode_headers(&mut body)?,

@@ -232,6 +232,7 @@ impl Log {
             });
         }
         let header = batch::verify(batch)?;
+        header.compression()?;
         if header.record_count < 1 {
             return Err(Error::InvalidBatch(batch::BatchError::BadHeader(
                 "a batch must hold at least one record",

@@ -23,10 +23,14 @@ proptest! {
         prop_assert_eq!(header.log_append_time(), options.log_append_time);
         prop_assert_eq!(header.record_count as usize, records.len());
         prop_assert_eq!(header.max_timestamp, records.iter().map(|r| r.timestamp).max().unwrap());
+        // With log-append time, every record reads the batch's timestamp.
+        let stamp = |record: &Record| {
+            if options.log_append_time { header.max_timestamp } else { record.timestamp }
+        };
         let expected: Vec<Record> = records
             .iter()
             .zip(options.base_offset..)
-            .map(|(record, offset)| Record { offset, ..record.clone() })
+            .map(|(record, offset)| Record { offset, timestamp: stamp(record), ..record.clone() })
             .collect();
         prop_assert_eq!(decode_records(&batch).unwrap(), expected);
     }
