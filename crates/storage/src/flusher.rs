@@ -40,8 +40,11 @@ impl Flusher {
         }
     }
 
-    /// Adds a log to those the thread keeps synced.
+    /// Adds a log to those the thread keeps synced. From then on the log's
+    /// appends leave syncing to this thread instead of paying for it.
     pub fn register(&self, log: &Arc<Log>) {
+        log.flushed_in_background
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.shared.logs.lock().unwrap().push(Arc::downgrade(log));
     }
 }

@@ -309,8 +309,9 @@ impl Log {
             next_offset: new_end,
         });
         self.durable_end.store(new_end, Ordering::Release);
+        self.written_end.store(new_end, Ordering::Release);
         drop(s);
-        self.synced.notify_all();
+        self.wake_all();
     }
 
     /// Deletes segments' files (already out of the segment list) and syncs

@@ -85,8 +85,10 @@ impl Log {
             clock,
             state: Mutex::new(state),
             sync: Mutex::new(sync),
-            synced: Condvar::new(),
+            buckets: [Condvar::new(), Condvar::new()],
+            written_end: AtomicU64::new(next),
             poisoned: AtomicBool::new(false),
+            flushed_in_background: AtomicBool::new(false),
             durable_end: AtomicU64::new(next),
             checkpoint,
         };
@@ -98,7 +100,7 @@ impl Log {
     /// in-memory file system).
     pub fn open_in_memory(mut config: LogConfig, clock: Arc<dyn Clock>) -> Result<Log> {
         config.durability = crate::config::Durability::Memory;
-        let fs = crate::sim::SimFs::new(0);
+        let fs = crate::sim::SimFs::memory();
         Ok(Log::open(Path::new("/memory"), config, fs, clock)?.0)
     }
 

@@ -76,7 +76,19 @@ pub struct SimFs {
 impl SimFs {
     /// An empty file system whose random choices all derive from `seed`.
     pub fn new(seed: u64) -> Arc<SimFs> {
+        SimFs::build(seed, false)
+    }
+
+    /// A plain in-memory file system for `memory`-durability logs: it keeps
+    /// one copy of each file and no record of unsynced operations, so it
+    /// cannot simulate a crash (`crash` forgets nothing).
+    pub fn memory() -> Arc<SimFs> {
+        SimFs::build(0, true)
+    }
+
+    fn build(seed: u64, volatile: bool) -> Arc<SimFs> {
         let state = State {
+            volatile,
             rng: Rng(seed),
             epoch: 0,
             next_ino: 0,
@@ -333,6 +345,8 @@ struct State {
     failing_syncs: u32,
     failing_writes: u32,
     sync_count: u64,
+    /// Writes go to `current` only; see [`SimFs::memory`].
+    volatile: bool,
 }
 
 /// A file's contents; see the module docs.
@@ -365,6 +379,9 @@ enum Op {
 
 impl State {
     fn crash(&mut self, mode: CrashMode) {
+        if self.volatile {
+            return;
+        }
         self.epoch += 1;
         self.current = self.durable.clone();
         let live: BTreeSet<u64> = self.durable.values().copied().collect();
@@ -388,7 +405,9 @@ impl State {
             injected = Some(io::Error::from_raw_os_error(EIO));
         }
         let fits = self.fitting_len(ino, data.len(), pos)?;
-        if fits > 0 {
+        if self.volatile {
+            write_into(&mut self.inode_mut(ino)?.current, pos, &data[..fits]);
+        } else if fits > 0 {
             let op = Op::Write {
                 pos,
                 data: data[..fits].to_vec(),
@@ -409,10 +428,13 @@ impl State {
         if len > old && self.room() < len - old {
             return Err(io::Error::from_raw_os_error(ENOSPC));
         }
+        let volatile = self.volatile;
         let inode = self.inode_mut(ino)?;
         let op = Op::SetLen(len);
         apply(&mut inode.current, &op);
-        inode.pending.push(op);
+        if !volatile {
+            inode.pending.push(op);
+        }
         Ok(())
     }
 
@@ -564,17 +586,22 @@ fn torn(op: &Op, garbage: bool, rng: &mut Rng) -> Option<Op> {
 /// Applies `op` to `content`; a write past the end zero-fills the gap.
 fn apply(content: &mut Vec<u8>, op: &Op) {
     match op {
-        Op::Write { data, .. } if data.is_empty() => {}
-        Op::Write { pos, data } => {
-            let start = *pos as usize;
-            let end = start + data.len();
-            if content.len() < end {
-                content.resize(end, 0);
-            }
-            content[start..end].copy_from_slice(data);
-        }
+        Op::Write { pos, data } => write_into(content, *pos, data),
         Op::SetLen(len) => content.resize(*len as usize, 0),
     }
+}
+
+/// Writes `data` at `pos`, zero-filling any gap past the end.
+fn write_into(content: &mut Vec<u8>, pos: u64, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let start = pos as usize;
+    let end = start + data.len();
+    if content.len() < end {
+        content.resize(end, 0);
+    }
+    content[start..end].copy_from_slice(data);
 }
 
 /// XORs `content[pos]` if it exists; returns whether it did.

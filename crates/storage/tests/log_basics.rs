@@ -392,3 +392,24 @@ fn the_flusher_syncs_interval_logs_once_their_deadline_passes() {
     }
     drop(flusher);
 }
+
+#[test]
+fn many_writers_on_two_cores_never_hang_in_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(open(dir.path(), LogConfig::default()));
+    let threads: Vec<_> = (0..64u64)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut batch = make_batch(t, 1, 1024, 0);
+                for _ in 0..200 {
+                    log.append(&mut batch).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(log.end_offset(), 64 * 200);
+}
