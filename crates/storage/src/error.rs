@@ -77,6 +77,15 @@ pub enum Error {
         /// The first offset the append was given.
         offset: u64,
     },
+    /// The append was part of a group write that failed (a full disk, say);
+    /// it was never acknowledged, and the log goes on without it.
+    #[error("append at offset {offset} was not written: {cause}")]
+    Unwritten {
+        /// The first offset the append was given.
+        offset: u64,
+        /// Why the group write failed.
+        cause: String,
+    },
     /// The configuration is not usable.
     #[error("invalid log configuration: {0}")]
     InvalidConfig(String),

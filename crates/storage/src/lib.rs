@@ -10,6 +10,7 @@
 pub mod batch;
 mod checkpoint;
 pub mod clock;
+mod commit;
 mod config;
 mod error;
 mod flusher;

@@ -11,11 +11,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::batch::{self, BatchHeader};
 use crate::checkpoint::RecoveryPoint;
 use crate::clock::Clock;
+use crate::commit::{self, Ticket, Waiters, Wake};
 use crate::config::{Durability, LogConfig};
 use crate::error::{Error, Result};
 use crate::index::IndexBuilder;
@@ -41,12 +42,6 @@ pub struct Log {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) state: Mutex<State>,
     pub(crate) sync: Mutex<SyncState>,
-    /// Appends waiting for a sync, in two buckets: those the sync in flight
-    /// covers, and those the next one will.
-    pub(crate) buckets: [Condvar; 2],
-    /// The end of what has been written (`State::next_offset`), readable
-    /// without the state lock.
-    pub(crate) written_end: AtomicU64,
     pub(crate) poisoned: AtomicBool,
     /// A `Flusher` keeps this `interval` log synced, so appends never sync.
     pub(crate) flushed_in_background: AtomicBool,
@@ -63,6 +58,8 @@ pub(crate) struct State {
     pub active: Active,
     /// The offset the next appended record gets.
     pub next_offset: u64,
+    /// Offsets below this are in the file (the rest are in `pending`).
+    pub written_offset: u64,
     pub leader_epoch: i32,
     /// Bumped by every truncation, so that a sync that started before it
     /// does not publish offsets that no longer exist.
@@ -75,12 +72,25 @@ pub(crate) struct State {
 pub(crate) struct Active {
     pub segment: Arc<Segment>,
     pub file: Arc<dyn File>,
-    /// Bytes of whole batches in the file.
+    /// Bytes of whole batches in the segment, `pending` included.
     pub size: u64,
+    /// Batches appended in `fsync` mode but not yet written to the file:
+    /// the next group commit writes them with one call before its sync.
+    pub pending: Vec<u8>,
     pub index: IndexBuilder,
     /// When the segment was created or the log opened (for `segment_ms`).
     pub created_ms: i64,
 }
+
+impl Active {
+    /// Bytes of the segment that are in the file.
+    pub fn flushed(&self) -> u64 {
+        self.size - self.pending.len() as u64
+    }
+}
+
+/// The largest `Active::pending` may grow before an append writes it out.
+const PENDING_MAX: usize = 1 << 20;
 
 /// What is known to be durable, under `Log::sync`.
 #[derive(Debug, Default)]
@@ -95,13 +105,13 @@ pub(crate) struct SyncState {
     pub sync_count: u64,
     /// The newest point known synced; a failed sync cuts the log back to it.
     pub last_point: Option<RecoveryPoint>,
-    /// Syncs started since the log was opened; sync `n` wakes the waiters of
-    /// bucket `n % 2`.
-    pub epoch: u64,
-    /// Every offset below this is covered by the sync in flight.
-    pub in_flight_end: u64,
-    /// Appends waiting in each bucket.
-    pub waiting: [usize; 2],
+    /// Why the latest rewind happened, if the latest change of generation
+    /// was a failed group write rather than a truncation.
+    pub rewind_cause: Option<String>,
+    /// Appends parked until a sync covers them. Invariant: while any is
+    /// parked, a group commit is in flight or an append has been told to
+    /// lead one.
+    pub waiters: Waiters,
 }
 
 /// How many syncs a leader does in a row while appends keep waiting.
@@ -218,25 +228,38 @@ impl Log {
         tracing::error!(dir = %self.dir.display(), %error, "sync failed; log refuses writes until reopened");
         self.poisoned.store(true, Ordering::Release);
         let point = self.sync.lock().unwrap().last_point;
-        let active = &mut st.active;
+        let base = st.active.segment.base_offset;
         let (cut, next) = match point {
-            Some(p) if p.segment == active.segment.base_offset => (p.position, p.next_offset),
-            _ => (0, active.segment.base_offset),
+            Some(p) if p.segment == base => (p.position, p.next_offset),
+            _ => (0, base),
         };
-        if cut < active.size {
-            if let Err(e) = active.file.set_len(cut) {
-                tracing::error!(dir = %self.dir.display(), %e, "could not cut unsynced data after a failed sync");
-            }
-            active.size = cut;
-            active.index.offsets.retain(|e| (e.position as u64) < cut);
-            st.next_offset = next;
-            self.written_end.store(next, Ordering::Release);
+        self.rewind_to(st, cut, next);
+        if let Err(e) = st.active.file.set_len(cut) {
+            tracing::error!(dir = %self.dir.display(), %e, "could not cut unsynced data after a failed sync");
         }
         self.wake_all();
         Error::Poisoned {
             dir: self.dir.clone(),
             cause: error.to_string(),
         }
+    }
+
+    /// Forgets everything in the active segment from byte `cut` (offset
+    /// `next`) on, in memory only.
+    fn rewind_to(&self, st: &mut State, cut: u64, next: u64) {
+        let active = &mut st.active;
+        active.pending.clear();
+        if cut < active.size {
+            active.size = cut;
+            active.index.offsets.retain(|e| (e.position as u64) < cut);
+            let rel_end = next.saturating_sub(active.segment.base_offset);
+            active
+                .index
+                .times
+                .retain(|e| (e.relative_offset as u64) < rel_end);
+        }
+        st.next_offset = st.next_offset.min(next);
+        st.written_offset = st.next_offset;
     }
 
     fn poisoned_error(&self) -> Error {
@@ -280,7 +303,10 @@ impl Log {
             batch::verify(batch).is_ok(),
             "offset rewrite broke the batch"
         );
-        if let Err(e) = st.active.file.write_at(batch, position) {
+        if self.config.durability == Durability::Fsync {
+            // The group commit's leader writes it, with the others, at once.
+            st.active.pending.extend_from_slice(batch);
+        } else if let Err(e) = st.active.file.write_at(batch, position) {
             // Cut whatever part was written, so that a later sync cannot make
             // half a batch durable past the end; the next write overwrites it
             // anyway if this fails too.
@@ -299,7 +325,11 @@ impl Log {
         );
         st.active.size += len;
         st.next_offset = base_offset + count;
-        self.written_end.store(st.next_offset, Ordering::Release);
+        if st.active.pending.is_empty() {
+            st.written_offset = st.next_offset;
+        } else if st.active.pending.len() >= PENDING_MAX {
+            self.flush_pending(&mut st)?;
+        }
         let info = AppendInfo {
             base_offset,
             last_offset: base_offset + count - 1,
@@ -308,14 +338,10 @@ impl Log {
     }
 
     /// Waits until every offset below `target` is durable, syncing if nobody
-    /// else is (the leader of the next group commit).
-    ///
-    /// A waiter sleeps in the bucket of the sync that will cover it: the one
-    /// in flight if its data was written before that sync began, else the
-    /// next. Each finished sync wakes exactly its bucket, with one call. (One
-    /// condition variable for all, woken after every sync, spent most of the
-    /// CPU of a 64-writer load in the scheduler while the disk sat idle.)
+    /// else is (the leader of the next group commit), else parked until the
+    /// leader's sync covers it.
     fn wait_durable(&self, target: u64, generation: u64, info: AppendInfo) -> Result<()> {
+        let mut ticket = None;
         let mut s = self.sync.lock().unwrap();
         loop {
             if s.generation != generation {
@@ -331,17 +357,25 @@ impl Log {
                 s = self.lead(s, generation)?;
                 continue;
             }
-            let next = u64::from(target > s.in_flight_end);
-            let bucket = ((s.epoch + next) % 2) as usize;
-            s.waiting[bucket] += 1;
-            s = self.buckets[bucket].wait(s).unwrap();
-            s.waiting[bucket] -= 1;
+            let mine = ticket.get_or_insert_with(Ticket::new).clone();
+            s.waiters.push(target, mine.clone());
+            drop(s);
+            let wake = mine.park();
+            s = self.sync.lock().unwrap();
+            match wake {
+                Wake::Done if s.generation == generation => return Ok(()),
+                // Told to lead: lead even if already covered, since others
+                // are parked behind this one.
+                Wake::Lead if !s.syncing => s = self.lead(s, generation)?,
+                _ => {}
+            }
         }
     }
 
-    /// Syncs, and goes on syncing while appends wait for the next sync (up to
+    /// Syncs, and goes on syncing while appends are parked (up to
     /// `LEADER_ROUNDS` syncs, so the leader's own caller is not kept waiting
-    /// long), then hands leadership to a waiting append, if any.
+    /// long), waking each once its data is durable; then tells a parked
+    /// append, if any, to lead.
     fn lead<'a>(
         &'a self,
         mut s: MutexGuard<'a, SyncState>,
@@ -349,48 +383,81 @@ impl Log {
     ) -> Result<MutexGuard<'a, SyncState>> {
         s.syncing = true;
         for _ in 0..LEADER_ROUNDS {
-            s.epoch += 1;
-            // A lower bound of what the sync will cover: it captures the
-            // written end after this.
-            s.in_flight_end = self.written_end.load(Ordering::Acquire);
-            let bucket = (s.epoch % 2) as usize;
             drop(s);
             let outcome = self.sync_once(generation);
             s = self.sync.lock().unwrap();
-            if let Err(e) = outcome {
-                s.syncing = false;
-                drop(s);
-                let mut st = self.state.lock().unwrap();
-                return Err(self.poison(&mut st, e));
+            match outcome {
+                Ok(()) => {}
+                Err(SyncFailure::Write(e)) => {
+                    s.syncing = false;
+                    return Err(e);
+                }
+                Err(SyncFailure::Sync(e)) => {
+                    s.syncing = false;
+                    drop(s);
+                    let mut st = self.state.lock().unwrap();
+                    return Err(self.poison(&mut st, e));
+                }
             }
-            self.buckets[bucket].notify_all();
-            if s.waiting[1 - bucket] == 0 || s.generation != generation {
-                s.syncing = false;
-                return Ok(s);
+            let synced = s.synced_offset;
+            let covered = s.waiters.take_covered(synced);
+            let more = !s.waiters.is_empty() && s.generation == generation;
+            drop(s);
+            commit::wake_done(covered);
+            s = self.sync.lock().unwrap();
+            if !more {
+                break;
             }
         }
-        // Hand over to the waiters of the next sync. All of them: the bucket
-        // was chosen from a lower bound of what a sync covers, so a single
-        // woken waiter may find itself covered already and leave without
-        // leading, stranding the rest.
         s.syncing = false;
-        self.buckets[((s.epoch + 1) % 2) as usize].notify_all();
+        if let Some(next) = s.waiters.take_leader() {
+            commit::wake_leader(next);
+        }
         Ok(s)
     }
 
-    /// Wakes every waiting append: after a failure or a truncation each
-    /// must look again at what happened.
+    /// Wakes every parked append to look again: after a failure or a
+    /// truncation each must see what happened.
     pub(crate) fn wake_all(&self) {
-        for bucket in &self.buckets {
-            bucket.notify_all();
+        self.sync.lock().unwrap().waiters.recheck_all();
+    }
+
+    /// Writes the batches appended but not yet written, with one call. If
+    /// the write fails (a full disk, say) they are all forgotten, and the
+    /// appends waiting for them fail: none was acknowledged, and the log
+    /// goes on from the last written offset.
+    pub(crate) fn flush_pending(&self, st: &mut State) -> Result<()> {
+        if st.active.pending.is_empty() {
+            return Ok(());
         }
+        let position = st.active.flushed();
+        if let Err(e) = st.active.file.write_at(&st.active.pending, position) {
+            let _ = st.active.file.set_len(position);
+            let error = Error::io("write", st.active.segment.path(LOG_EXT), e);
+            let end = st.written_offset;
+            self.rewind_to(st, position, end);
+            st.generation += 1;
+            let mut s = self.sync.lock().unwrap();
+            s.generation = st.generation;
+            s.truncated_to = end;
+            s.rewind_cause = Some(error.to_string());
+            s.waiters.recheck_all();
+            return Err(error);
+        }
+        st.active.pending.clear();
+        st.written_offset = st.next_offset;
+        Ok(())
     }
 
     /// One group commit: syncs the active segment as it is now, then
     /// publishes the new durable end and refreshes the recovery point.
-    fn sync_once(&self, generation: u64) -> Result<()> {
+    fn sync_once(&self, generation: u64) -> Result<(), SyncFailure> {
         let (file, point) = {
-            let st = self.state.lock().unwrap();
+            let mut st = self.state.lock().unwrap();
+            if st.generation != generation {
+                return Ok(());
+            }
+            self.flush_pending(&mut st).map_err(SyncFailure::Write)?;
             let point = RecoveryPoint {
                 segment: st.active.segment.base_offset,
                 position: st.active.size,
@@ -399,12 +466,10 @@ impl Log {
             (st.active.file.clone(), point)
         };
         file.sync_data().map_err(|e| {
-            Error::io(
-                "sync",
-                self.dir
-                    .join(crate::segment::file_name(point.segment, LOG_EXT)),
-                e,
-            )
+            let path = self
+                .dir
+                .join(crate::segment::file_name(point.segment, LOG_EXT));
+            SyncFailure::Sync(Error::io("sync", path, e))
         })?;
         let now = self.clock.now_ms();
         let sync_checkpoint = {
@@ -480,10 +545,24 @@ impl Log {
 /// was acknowledged, so that is safe).
 fn after_truncation(s: &SyncState, generation: u64, target: u64, info: AppendInfo) -> Result<()> {
     if s.generation == generation + 1 && target <= s.truncated_to {
-        Ok(())
-    } else {
-        Err(Error::Truncated {
-            offset: info.base_offset,
-        })
+        return Ok(());
     }
+    let offset = info.base_offset;
+    Err(match &s.rewind_cause {
+        Some(cause) => Error::Unwritten {
+            offset,
+            cause: cause.clone(),
+        },
+        None => Error::Truncated { offset },
+    })
+}
+
+/// Why a group commit failed.
+#[derive(Debug)]
+enum SyncFailure {
+    /// Writing the pending batches failed: they were forgotten, the appends
+    /// waiting for them fail, and the log goes on.
+    Write(Error),
+    /// The sync failed: the log is poisoned.
+    Sync(Error),
 }

@@ -101,6 +101,7 @@ impl Log {
                 end: st.next_offset,
             });
         }
+        self.flush_pending(&mut st)?;
         let i = st.segments.partition_point(|s| s.base_offset <= offset) - 1;
         let segment = st.segments[i].clone();
         let is_active = i + 1 == st.segments.len();
@@ -120,10 +121,12 @@ impl Log {
             segment,
             file,
             size: cut,
+            pending: Vec::new(),
             index,
             created_ms: self.clock.now_ms(),
         };
         st.next_offset = new_end;
+        st.written_offset = new_end;
         st.generation += 1;
         self.publish_truncation(&st, new_end);
         Ok(new_end)
@@ -184,6 +187,7 @@ impl Log {
     /// Seals the active segment (synced, with its indexes) and starts a new
     /// one at the next offset.
     pub(crate) fn roll(&self, st: &mut State) -> Result<()> {
+        self.flush_pending(st)?;
         let old = &st.active;
         if self.config.syncs() {
             let path = old.segment.path(LOG_EXT);
@@ -210,6 +214,7 @@ impl Log {
             segment,
             file,
             size: 0,
+            pending: Vec::new(),
             index: IndexBuilder::default(),
             created_ms: self.clock.now_ms(),
         };
@@ -303,15 +308,14 @@ impl Log {
         s.generation = st.generation;
         s.synced_offset = new_end;
         s.truncated_to = new_end;
+        s.rewind_cause = None;
         s.last_point = Some(RecoveryPoint {
             segment: st.active.segment.base_offset,
             position: st.active.size,
             next_offset: new_end,
         });
         self.durable_end.store(new_end, Ordering::Release);
-        self.written_end.store(new_end, Ordering::Release);
-        drop(s);
-        self.wake_all();
+        s.waiters.recheck_all();
     }
 
     /// Deletes segments' files (already out of the segment list) and syncs

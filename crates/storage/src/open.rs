@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use crate::checkpoint::{self, RecoveryPoint};
 use crate::clock::Clock;
@@ -85,8 +85,6 @@ impl Log {
             clock,
             state: Mutex::new(state),
             sync: Mutex::new(sync),
-            buckets: [Condvar::new(), Condvar::new()],
-            written_end: AtomicU64::new(next),
             poisoned: AtomicBool::new(false),
             flushed_in_background: AtomicBool::new(false),
             durable_end: AtomicU64::new(next),
@@ -118,6 +116,7 @@ impl Log {
         if !self.config.syncs() {
             return Ok(());
         }
+        self.flush_pending(&mut st)?;
         let seg_path = st.active.segment.path(LOG_EXT);
         let file = st.active.file.clone();
         if let Err(e) = file.set_len(st.active.size).and_then(|_| file.sync_data()) {
@@ -246,6 +245,7 @@ impl Opener<'_> {
             segments,
             active,
             next_offset,
+            written_offset: next_offset,
             leader_epoch: 0,
             generation: 0,
             closed: false,
@@ -286,6 +286,7 @@ impl Opener<'_> {
             segment,
             file,
             size: scan.valid_len,
+            pending: Vec::new(),
             index: scan.index,
             created_ms: self.now_ms,
         };
@@ -455,10 +456,12 @@ impl Opener<'_> {
             segment,
             file,
             size: 0,
+            pending: Vec::new(),
             index: IndexBuilder::default(),
             created_ms: self.now_ms,
         };
         state.next_offset = base;
+        state.written_offset = base;
         Ok(())
     }
 

@@ -128,7 +128,7 @@ impl Log {
                 segment,
                 file: st.active.file.clone(),
                 hint,
-                len: st.active.size,
+                len: st.active.flushed(),
                 visible_end,
                 next_base,
             });
