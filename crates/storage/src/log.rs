@@ -360,14 +360,20 @@ impl Log {
             let mine = ticket.get_or_insert_with(Ticket::new).clone();
             s.waiters.push(target, mine.clone());
             drop(s);
-            let wake = mine.park();
-            s = self.sync.lock().unwrap();
-            match wake {
-                Wake::Done if s.generation == generation => return Ok(()),
+            match mine.park() {
+                // Safe without the lock: any change of generation takes every
+                // parked append out of the list first (to recheck), so the
+                // sync that marked this one done was of its generation.
+                Wake::Done => return Ok(()),
                 // Told to lead: lead even if already covered, since others
                 // are parked behind this one.
-                Wake::Lead if !s.syncing => s = self.lead(s, generation)?,
-                _ => {}
+                Wake::Lead => {
+                    s = self.sync.lock().unwrap();
+                    if !s.syncing {
+                        s = self.lead(s, generation)?;
+                    }
+                }
+                Wake::Recheck => s = self.sync.lock().unwrap(),
             }
         }
     }
