@@ -173,8 +173,7 @@ impl Log {
     /// the whole segment if the hint does not hold.
     fn locate(&self, t: &Target, offset: u64) -> Result<Option<u64>> {
         let path = t.segment.path(LOG_EXT);
-        let chunk = (2 * self.config.index_interval_bytes as usize).max(64 << 10);
-        let (found, end) = find_batch(&*t.file, t.hint, t.len, chunk, offset)
+        let (found, end) = segment::walk(&*t.file, t.hint, t.len, offset)
             .map_err(|e| Error::io("read", &path, e))?;
         let (found, end) = match end {
             ScanEnd::Bad { position, reason }
@@ -183,7 +182,7 @@ impl Log {
                 // The index pointed somewhere wrong: an index is only a hint.
                 tracing::warn!(file = %path.display(), position, %reason, "index hint was wrong; scanning");
                 let start = (0, t.segment.base_offset);
-                find_batch(&*t.file, start, t.len, chunk, offset)
+                segment::walk(&*t.file, start, t.len, offset)
                     .map_err(|e| Error::io("read", &path, e))?
             }
             other => (found, other),
@@ -296,26 +295,6 @@ fn first_record_at_or_after(h: &BatchHeader, bytes: &[u8], timestamp: i64) -> Re
         .iter()
         .find(|r| r.timestamp >= timestamp)
         .map(|r| r.offset as u64))
-}
-
-/// Scans from `from` for the first batch whose last offset is at or past
-/// `offset`.
-fn find_batch(
-    file: &dyn File,
-    from: (u64, u64),
-    len: u64,
-    chunk: usize,
-    offset: u64,
-) -> std::io::Result<(Option<u64>, ScanEnd)> {
-    let mut found = None;
-    let (_, _, end) = segment::scan(file, from, len, chunk, |pos, h, _| {
-        if h.last_offset() as u64 >= offset {
-            found = Some(pos);
-            return false;
-        }
-        true
-    })?;
-    Ok((found, end))
 }
 
 fn empty_read(offset: u64, start: u64, end: u64) -> ReadBatches {

@@ -245,6 +245,42 @@ pub fn scan(
     Ok((pos, expected, ScanEnd::Clean))
 }
 
+/// Walks batch headers from `from` (a batch boundary where offset
+/// `next_offset` begins) to the first batch whose last offset is at or past
+/// `offset`, reading one header per batch and skipping the bodies: the cheap
+/// way to find where a read starts. Checksums are left to whoever reads the
+/// batches found.
+pub fn walk(
+    file: &dyn File,
+    (from, next_offset): (u64, u64),
+    end: u64,
+    offset: u64,
+) -> std::io::Result<(Option<u64>, ScanEnd)> {
+    let (mut pos, mut expected) = (from, next_offset);
+    let mut buf = [0u8; HEADER_LEN];
+    while pos < end {
+        if end - pos < HEADER_LEN as u64 {
+            return Ok((None, bad(pos, expected, "batch header cut short".into()).2));
+        }
+        read_exact_at(file, &mut buf, pos)?;
+        let header = match check_header(&buf, expected) {
+            Ok(h) => h,
+            Err(reason) => return Ok((None, bad(pos, expected, reason).2)),
+        };
+        let len = header.total_len() as u64;
+        if pos + len > end {
+            let reason = format!("batch of {len} bytes is cut short by the end of the file");
+            return Ok((None, bad(pos, expected, reason).2));
+        }
+        if header.last_offset() as u64 >= offset {
+            return Ok((Some(pos), ScanEnd::Clean));
+        }
+        pos += len;
+        expected = header.last_offset() as u64 + 1;
+    }
+    Ok((None, ScanEnd::Clean))
+}
+
 fn bad(position: u64, expected: u64, reason: String) -> (u64, u64, ScanEnd) {
     (position, expected, ScanEnd::Bad { position, reason })
 }

@@ -284,3 +284,27 @@ fn a_full_disk_fails_the_append_and_the_log_goes_on_once_space_is_back() {
     assert_eq!(records.len(), 2);
     assert_eq!(records[1].value.as_deref(), Some(&value_for(2, 0, 100)[..]));
 }
+
+#[test]
+fn a_wrong_index_is_only_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        index_interval_bytes: 256,
+        ..small_segments()
+    };
+    let files = two_segment_log(dir.path(), &config);
+    // Point every entry of the first segment's index at byte 7 of offset 1.
+    let index = files[0].with_extension("index");
+    let entries = std::fs::metadata(&index).unwrap().len() / 8;
+    assert!(entries > 2);
+    let bogus: Vec<u8> = (0..entries)
+        .flat_map(|i| [(i as u32).to_be_bytes(), 7u32.to_be_bytes()].concat())
+        .collect();
+    std::fs::write(&index, bogus).unwrap();
+    let (log, _) = open(dir.path(), config).unwrap();
+    for from in [0, 1, 5, 13] {
+        let records = read_all(&log, from);
+        assert_eq!(records[0].offset as u64, from);
+        assert_eq!(records.len() as u64, log.end_offset() - from);
+    }
+}
