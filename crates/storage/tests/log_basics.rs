@@ -413,3 +413,21 @@ fn many_writers_on_two_cores_never_hang_in_group_commit() {
     }
     assert_eq!(log.end_offset(), 64 * 200);
 }
+
+#[test]
+fn a_batch_larger_than_the_group_buffer_is_written_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    log.append(&mut make_batch(0, 1, 10, 0)).unwrap();
+    log.append(&mut make_batch(1, 3, 1 << 20, 0)).unwrap();
+    log.append(&mut make_batch(2, 1, 10, 0)).unwrap();
+    let records = read_all(&log, 0);
+    assert_eq!(records.len(), 5);
+    assert_eq!(
+        records[2].value.as_deref(),
+        Some(&value_for(1, 1, 1 << 20)[..])
+    );
+    drop(log);
+    let log = open(dir.path(), LogConfig::default());
+    assert_eq!(read_all(&log, 0).len(), 5);
+}
