@@ -15,6 +15,7 @@
 //! file, so memory does not grow with the log; whoever uses the answer checks
 //! the batch found there and falls back to a scan if it does not fit.
 
+use crate::batch::BatchHeader;
 use crate::io::{read_exact_at, File};
 
 /// Bytes of one offset index entry.
@@ -86,6 +87,26 @@ impl IndexBuilder {
             }
         }
         self.bytes_since_entry += len;
+    }
+
+    /// Records a batch found by a scan of the segment starting at
+    /// `segment_base`.
+    pub fn add_header(
+        &mut self,
+        segment_base: u64,
+        position: u64,
+        header: &BatchHeader,
+        interval_bytes: u64,
+    ) {
+        let relative = (header.base_offset as u64 - segment_base) as u32;
+        let len = header.total_len() as u64;
+        self.add_batch(
+            relative,
+            position as u32,
+            len,
+            header.max_timestamp,
+            interval_bytes,
+        );
     }
 
     /// Accounts for the batch an index loaded from files ends with (which

@@ -82,6 +82,18 @@ pub(crate) struct Active {
     pub created_ms: i64,
 }
 
+impl State {
+    /// The end of the log as a recovery point: true once a sync covering
+    /// it has returned.
+    pub fn end_point(&self) -> RecoveryPoint {
+        RecoveryPoint {
+            segment: self.active.segment.base_offset,
+            position: self.active.size,
+            next_offset: self.next_offset,
+        }
+    }
+}
+
 impl Active {
     /// Bytes of the segment that are in the file.
     pub fn flushed(&self) -> u64 {
@@ -464,11 +476,7 @@ impl Log {
                 return Ok(());
             }
             self.flush_pending(&mut st).map_err(SyncFailure::Write)?;
-            let point = RecoveryPoint {
-                segment: st.active.segment.base_offset,
-                position: st.active.size,
-                next_offset: st.next_offset,
-            };
+            let point = st.end_point();
             (st.active.file.clone(), point)
         };
         file.sync_data().map_err(|e| {

@@ -268,27 +268,15 @@ impl Log {
         let interval = self.config.index_interval_bytes;
         let mut index = IndexBuilder::default();
         let base = segment.base_offset;
-        let (cut, new_end, end) = segment::scan(
-            file,
-            (0, base),
-            len,
-            segment::SCAN_CHUNK,
-            |pos, h, bytes| {
+        let (cut, new_end, end) =
+            segment::scan(file, (0, base), len, segment::SCAN_CHUNK, |pos, h, _| {
                 if h.last_offset() as u64 >= offset {
                     return false;
                 }
-                let rel = (h.base_offset as u64 - base) as u32;
-                index.add_batch(
-                    rel,
-                    pos as u32,
-                    bytes.len() as u64,
-                    h.max_timestamp,
-                    interval,
-                );
+                index.add_header(base, pos, h, interval);
                 true
-            },
-        )
-        .map_err(|e| Error::io("scan segment", &path, e))?;
+            })
+            .map_err(|e| Error::io("scan segment", &path, e))?;
         if let ScanEnd::Bad { position, reason } = end {
             if position < len {
                 return Err(Error::Corruption {
@@ -309,11 +297,7 @@ impl Log {
         s.synced_offset = new_end;
         s.truncated_to = new_end;
         s.rewind_cause = None;
-        s.last_point = Some(RecoveryPoint {
-            segment: st.active.segment.base_offset,
-            position: st.active.size,
-            next_offset: new_end,
-        });
+        s.last_point = Some(st.end_point());
         self.durable_end.store(new_end, Ordering::Release);
         s.waiters.recheck_all();
     }

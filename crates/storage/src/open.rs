@@ -69,11 +69,7 @@ impl Log {
         let next = state.next_offset;
         let sync = SyncState {
             synced_offset: next,
-            last_point: Some(RecoveryPoint {
-                segment: state.active.segment.base_offset,
-                position: state.active.size,
-                next_offset: next,
-            }),
+            last_point: Some(state.end_point()),
             last_sync_ms: opener.now_ms,
             last_checkpoint_sync_ms: opener.now_ms,
             ..SyncState::default()
@@ -123,11 +119,7 @@ impl Log {
             return Err(self.poison(&mut st, Error::io("sync", &seg_path, e)));
         }
         write_indexes(&*self.fs, &st.active.segment, &st.active.index)?;
-        let point = RecoveryPoint {
-            segment: st.active.segment.base_offset,
-            position: st.active.size,
-            next_offset: st.next_offset,
-        };
+        let point = st.end_point();
         self.write_checkpoint(&point, true)?;
         let marker = self.dir.join(CLEAN_SHUTDOWN);
         self.fs
@@ -149,11 +141,7 @@ impl Log {
             .file
             .sync_data()
             .map_err(|e| Error::io("sync", &seg_path, e))?;
-        let point = RecoveryPoint {
-            segment: st.active.segment.base_offset,
-            position: st.active.size,
-            next_offset: st.next_offset,
-        };
+        let point = st.end_point();
         self.write_checkpoint(&point, true)?;
         let marker = self.dir.join(CLEAN_SHUTDOWN);
         if self.fs.exists(&marker) {
@@ -307,17 +295,10 @@ impl Opener<'_> {
         let interval = self.config.index_interval_bytes;
         let (valid_len, next_offset, end) =
             segment::scan(file, from, len, segment::SCAN_CHUNK, |pos, h, bytes| {
-                let rel = (h.base_offset as u64 - segment.base_offset) as u32;
                 if pos == from.0 && !index.offsets.is_empty() {
                     index.resume_after(bytes.len() as u64, h.max_timestamp);
                 } else {
-                    index.add_batch(
-                        rel,
-                        pos as u32,
-                        bytes.len() as u64,
-                        h.max_timestamp,
-                        interval,
-                    );
+                    index.add_header(segment.base_offset, pos, h, interval);
                 }
                 true
             })

@@ -306,15 +306,8 @@ pub fn scan_segment(
 ) -> std::io::Result<Scan> {
     let mut index = IndexBuilder::default();
     let (valid_len, next_offset, end) =
-        scan(file, (0, base_offset), end, SCAN_CHUNK, |pos, h, bytes| {
-            let rel = (h.base_offset as u64 - base_offset) as u32;
-            index.add_batch(
-                rel,
-                pos as u32,
-                bytes.len() as u64,
-                h.max_timestamp,
-                interval_bytes,
-            );
+        scan(file, (0, base_offset), end, SCAN_CHUNK, |pos, h, _| {
+            index.add_header(base_offset, pos, h, interval_bytes);
             true
         })?;
     Ok(Scan {
