@@ -83,6 +83,22 @@ pub(crate) struct Active {
 }
 
 impl State {
+    /// Makes a new, empty segment the active one; the log goes on at its
+    /// base offset.
+    pub fn start_segment(&mut self, segment: Arc<Segment>, file: Arc<dyn File>, now_ms: i64) {
+        self.next_offset = segment.base_offset;
+        self.written_offset = segment.base_offset;
+        self.segments.push(segment.clone());
+        self.active = Active {
+            segment,
+            file,
+            size: 0,
+            pending: Vec::new(),
+            index: IndexBuilder::default(),
+            created_ms: now_ms,
+        };
+    }
+
     /// The end of the log as a recovery point: true once a sync covering
     /// it has returned.
     pub fn end_point(&self) -> RecoveryPoint {

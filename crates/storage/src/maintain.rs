@@ -209,15 +209,7 @@ impl Log {
                 .sync_dir(&self.dir)
                 .map_err(|e| Error::io("sync directory", &self.dir, e))?;
         }
-        st.segments.push(segment.clone());
-        st.active = Active {
-            segment,
-            file,
-            size: 0,
-            pending: Vec::new(),
-            index: IndexBuilder::default(),
-            created_ms: self.clock.now_ms(),
-        };
+        st.start_segment(segment, file, self.clock.now_ms());
         let mut s = self.lock_sync();
         if base > s.synced_offset && s.generation == st.generation {
             s.synced_offset = base;

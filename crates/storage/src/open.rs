@@ -432,17 +432,7 @@ impl Opener<'_> {
         let base = self.create_segment_file(point.next_offset)?;
         let segment = Arc::new(Segment::new(self.dir, base, None));
         let file = segment.file(self.fs)?;
-        state.segments.push(segment.clone());
-        state.active = Active {
-            segment,
-            file,
-            size: 0,
-            pending: Vec::new(),
-            index: IndexBuilder::default(),
-            created_ms: self.now_ms,
-        };
-        state.next_offset = base;
-        state.written_offset = base;
+        state.start_segment(segment, file, self.now_ms);
         Ok(())
     }
 
