@@ -43,6 +43,8 @@ pub struct Log {
     pub(crate) state: Mutex<State>,
     pub(crate) sync: Mutex<SyncState>,
     pub(crate) poisoned: AtomicBool,
+    /// Held across every data sync of the log (see `sync_segment`).
+    pub(crate) sync_io: Mutex<()>,
     /// A `Flusher` keeps this `interval` log synced, so appends never sync.
     pub(crate) flushed_in_background: AtomicBool,
     /// Every offset below this is durable (in `fsync` mode, what readers see).
@@ -290,6 +292,22 @@ impl Log {
         st.written_offset = st.next_offset;
     }
 
+    /// Syncs a segment file. A log's data syncs take turns, and a failed
+    /// one marks the log poisoned before the next may start: after a failed
+    /// `fdatasync`, a later one on the same file can report success although
+    /// the data of the failed one never reached the disk, so no sync that
+    /// comes after a failure can be trusted.
+    pub(crate) fn sync_segment(&self, file: &dyn File, path: &Path) -> Result<()> {
+        let _turn = self.sync_io.lock().unwrap();
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poisoned_error());
+        }
+        file.sync_data().map_err(|e| {
+            self.poisoned.store(true, Ordering::Release);
+            Error::io("sync", path, e)
+        })
+    }
+
     fn poisoned_error(&self) -> Error {
         Error::Poisoned {
             dir: self.dir.clone(),
@@ -423,7 +441,10 @@ impl Log {
             match outcome {
                 Ok(()) => {}
                 Err(SyncFailure::Write(e)) => {
+                    // Appends that parked after the rewind woke the others
+                    // have no leader: let them look again.
                     s.syncing = false;
+                    s.waiters.recheck_all();
                     return Err(e);
                 }
                 Err(SyncFailure::Sync(e)) => {
@@ -495,12 +516,11 @@ impl Log {
             let point = st.end_point();
             (st.active.file.clone(), point)
         };
-        file.sync_data().map_err(|e| {
-            let path = self
-                .dir
-                .join(crate::segment::file_name(point.segment, LOG_EXT));
-            SyncFailure::Sync(Error::io("sync", path, e))
-        })?;
+        let path = self
+            .dir
+            .join(crate::segment::file_name(point.segment, LOG_EXT));
+        self.sync_segment(&*file, &path)
+            .map_err(SyncFailure::Sync)?;
         let now = self.clock.now_ms();
         let sync_checkpoint = {
             let mut s = self.sync.lock().unwrap();

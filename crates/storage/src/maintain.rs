@@ -147,10 +147,8 @@ impl Log {
         let segment = st.segments[i].clone();
         let path = segment.path(LOG_EXT);
         if self.config.syncs() {
-            st.active
-                .file
-                .sync_data()
-                .map_err(|e| Error::io("sync", st.active.segment.path(LOG_EXT), e))?;
+            let active_path = st.active.segment.path(LOG_EXT);
+            self.sync_segment(&*st.active.file, &active_path)?;
         }
         let later: Vec<_> = st.segments.drain(i + 1..).collect();
         self.delete_segment_files(&later)?;
@@ -163,7 +161,7 @@ impl Log {
         file.set_len(cut)
             .map_err(|e| Error::io("truncate", &path, e))?;
         if self.config.syncs() {
-            file.sync_data().map_err(|e| Error::io("sync", &path, e))?;
+            self.sync_segment(file, &path)?;
         }
         Ok(())
     }
@@ -191,8 +189,8 @@ impl Log {
         let old = &st.active;
         if self.config.syncs() {
             let path = old.segment.path(LOG_EXT);
-            if let Err(e) = old.file.sync_data() {
-                return Err(self.poison(st, Error::io("sync", &path, e)));
+            if let Err(e) = self.sync_segment(&*old.file, &path) {
+                return Err(self.poison(st, e));
             }
         }
         write_indexes(&*self.fs, &old.segment, &old.index)?;

@@ -82,6 +82,7 @@ impl Log {
             state: Mutex::new(state),
             sync: Mutex::new(sync),
             poisoned: AtomicBool::new(false),
+            sync_io: Mutex::new(()),
             flushed_in_background: AtomicBool::new(false),
             durable_end: AtomicU64::new(next),
             checkpoint,
@@ -115,8 +116,12 @@ impl Log {
         self.flush_pending(&mut st)?;
         let seg_path = st.active.segment.path(LOG_EXT);
         let file = st.active.file.clone();
-        if let Err(e) = file.set_len(st.active.size).and_then(|_| file.sync_data()) {
-            return Err(self.poison(&mut st, Error::io("sync", &seg_path, e)));
+        let synced = file
+            .set_len(st.active.size)
+            .map_err(|e| Error::io("cut", &seg_path, e))
+            .and_then(|_| self.sync_segment(&*file, &seg_path));
+        if let Err(e) = synced {
+            return Err(self.poison(&mut st, e));
         }
         write_indexes(&*self.fs, &st.active.segment, &st.active.index)?;
         let point = st.end_point();

@@ -122,7 +122,7 @@ fn run(seed: u64) -> (usize, bool) {
 fn concurrent_appends_with_failing_writes_and_syncs_lose_nothing_acknowledged() {
     let mut acked = 0;
     let mut poisoned = 0;
-    for seed in 0..30 {
+    for seed in 0..100 {
         let (n, p) = run(seed);
         acked += n;
         poisoned += usize::from(p);
