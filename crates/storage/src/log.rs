@@ -2,12 +2,14 @@
 //! and the shared state the other `impl Log` files (`read`, `open`,
 //! `maintain`) work on.
 //!
-//! Locks: `state` guards the segment list and the active segment; `sync`
-//! guards what is known to be durable. Lock order: `state` before `sync`;
-//! nobody holds `sync` while taking `state`, and no lock is held across an
-//! `fdatasync` of data, so appends keep flowing into the page cache while a
-//! sync is in flight. The next sync then covers all of them: that is the
-//! group commit.
+//! Locks: `state` guards the segment list, the active segment and its
+//! pending batches; `sync` guards what is known to be durable and the parked
+//! appends; `sync_io` makes data syncs take turns. Lock order: `state`
+//! before `sync` and before `sync_io`; `sync` and `sync_io` are never held
+//! together, and nobody holds either while taking `state`. The group
+//! commit's `fdatasync` runs without the state lock, so appends keep coming
+//! in while it is in flight and the next sync covers all of them. (A roll
+//! holds the state lock across the sync of the segment it seals.)
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
