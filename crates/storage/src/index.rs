@@ -53,6 +53,8 @@ pub struct IndexBuilder {
     pub times: Vec<TimeEntry>,
     /// The largest timestamp seen in the segment.
     pub max_timestamp: Option<i64>,
+    /// The relative offset of the batch that has it.
+    max_at: u32,
     bytes_since_entry: u64,
 }
 
@@ -78,6 +80,7 @@ impl IndexBuilder {
         let raised = self.max_timestamp.is_none_or(|m| max_timestamp > m);
         if raised {
             self.max_timestamp = Some(max_timestamp);
+            self.max_at = relative_offset;
             let last = self.times.last().map(|t| t.timestamp);
             if due || last.is_none() {
                 self.times.push(TimeEntry {
@@ -111,10 +114,37 @@ impl IndexBuilder {
 
     /// Accounts for the batch an index loaded from files ends with (which
     /// already has its entry), so that adding batches can go on after it.
-    pub fn resume_after(&mut self, len: u64, max_timestamp: i64) {
+    pub fn resume_after(&mut self, relative_offset: u32, len: u64, max_timestamp: i64) {
         self.bytes_since_entry = len;
         if self.max_timestamp.is_none_or(|m| max_timestamp > m) {
             self.max_timestamp = Some(max_timestamp);
+            self.max_at = relative_offset;
+        }
+    }
+
+    /// Forgets the batches from byte `position` (relative offset
+    /// `relative_end`) on.
+    pub fn forget_from(&mut self, position: u64, relative_end: u64) {
+        self.offsets.retain(|e| (e.position as u64) < position);
+        self.times
+            .retain(|e| (e.relative_offset as u64) < relative_end);
+        if self.max_at as u64 >= relative_end {
+            // The batch that had the maximum is gone; the last time entry is
+            // the best known bound, and a bound is all a time index needs.
+            self.max_timestamp = self.times.last().map(|t| t.timestamp);
+            self.max_at = self.times.last().map_or(0, |t| t.relative_offset);
+        }
+    }
+
+    /// Loads entries read back from a sealed segment's files.
+    pub fn from_entries(offsets: Vec<OffsetEntry>, times: Vec<TimeEntry>) -> IndexBuilder {
+        let last = times.last().copied();
+        IndexBuilder {
+            offsets,
+            times,
+            max_timestamp: last.map(|t| t.timestamp),
+            max_at: last.map_or(0, |t| t.relative_offset),
+            bytes_since_entry: 0,
         }
     }
 
@@ -143,10 +173,22 @@ impl IndexBuilder {
         out
     }
 
-    /// The time index file's bytes.
+    /// The time index file's bytes. They end with the segment's largest
+    /// timestamp, even if the batch that had it came between two entries:
+    /// the last entry of a sealed segment's time index is its maximum, which
+    /// retention and time lookups rely on after a reopen.
     pub fn time_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.times.len() * TIME_ENTRY_LEN as usize);
-        for e in &self.times {
+        let mut times = self.times.clone();
+        if let Some(max) = self.max_timestamp {
+            if times.last().is_none_or(|t| max > t.timestamp) {
+                times.push(TimeEntry {
+                    timestamp: max,
+                    relative_offset: self.max_at,
+                });
+            }
+        }
+        let mut out = Vec::with_capacity(times.len() * TIME_ENTRY_LEN as usize);
+        for e in &times {
             out.extend_from_slice(&e.timestamp.to_be_bytes());
             out.extend_from_slice(&e.relative_offset.to_be_bytes());
         }
@@ -190,22 +232,50 @@ pub fn file_max_timestamp(file: &dyn File) -> std::io::Result<Option<i64>> {
     }
 }
 
+/// Parses a whole offset index file; `None` if it is not whole entries.
+pub fn decode_offsets(bytes: &[u8]) -> Option<Vec<OffsetEntry>> {
+    let entries = bytes.chunks_exact(OFFSET_ENTRY_LEN as usize);
+    entries
+        .remainder()
+        .is_empty()
+        .then(|| entries.map(offset_entry).collect())
+}
+
+/// Parses a whole time index file; `None` if it is not whole entries.
+pub fn decode_times(bytes: &[u8]) -> Option<Vec<TimeEntry>> {
+    let entries = bytes.chunks_exact(TIME_ENTRY_LEN as usize);
+    entries
+        .remainder()
+        .is_empty()
+        .then(|| entries.map(time_entry).collect())
+}
+
+fn offset_entry(b: &[u8]) -> OffsetEntry {
+    OffsetEntry {
+        relative_offset: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        position: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+    }
+}
+
+fn time_entry(b: &[u8]) -> TimeEntry {
+    let mut ts = [0u8; 8];
+    ts.copy_from_slice(&b[0..8]);
+    TimeEntry {
+        timestamp: i64::from_be_bytes(ts),
+        relative_offset: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+    }
+}
+
 fn read_offset_entry(file: &dyn File, i: u64) -> std::io::Result<OffsetEntry> {
     let mut buf = [0u8; OFFSET_ENTRY_LEN as usize];
     read_exact_at(file, &mut buf, i * OFFSET_ENTRY_LEN)?;
-    Ok(OffsetEntry {
-        relative_offset: u32::from_be_bytes(buf[0..4].try_into().unwrap()),
-        position: u32::from_be_bytes(buf[4..8].try_into().unwrap()),
-    })
+    Ok(offset_entry(&buf))
 }
 
 fn read_time_entry(file: &dyn File, i: u64) -> std::io::Result<TimeEntry> {
     let mut buf = [0u8; TIME_ENTRY_LEN as usize];
     read_exact_at(file, &mut buf, i * TIME_ENTRY_LEN)?;
-    Ok(TimeEntry {
-        timestamp: i64::from_be_bytes(buf[0..8].try_into().unwrap()),
-        relative_offset: u32::from_be_bytes(buf[8..12].try_into().unwrap()),
-    })
+    Ok(time_entry(&buf))
 }
 
 /// The first index in `0..count` for which `pred` is false, assuming `pred`
@@ -262,13 +332,20 @@ mod tests {
         for target in 0..60 {
             assert_eq!(file_lookup(&*idx, target).unwrap(), b.lookup(target));
         }
-        for ts in 90..200 {
-            assert_eq!(file_lookup_time(&*tix, ts).unwrap(), b.lookup_time(ts));
-        }
-        assert_eq!(
-            file_max_timestamp(&*tix).unwrap(),
-            b.times.last().map(|t| t.timestamp)
+        // The file ends with the segment's maximum, which the in-memory
+        // entries (added only every interval) may not have.
+        let loaded = IndexBuilder::from_entries(
+            decode_offsets(&b.offset_bytes()).unwrap(),
+            decode_times(&b.time_bytes()).unwrap(),
         );
+        assert_eq!(loaded.max_timestamp, b.max_timestamp);
+        assert_eq!(file_max_timestamp(&*tix).unwrap(), Some(190));
+        assert!(b.times.last().unwrap().timestamp < 190);
+        for ts in 90..200 {
+            assert_eq!(file_lookup_time(&*tix, ts).unwrap(), loaded.lookup_time(ts));
+            // Never a later start than the in-memory index would give.
+            assert!(loaded.lookup_time(ts) >= b.lookup_time(ts));
+        }
         assert_eq!(
             b.lookup(27),
             Some(OffsetEntry {

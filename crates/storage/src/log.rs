@@ -26,7 +26,7 @@ use crate::io::{File, Fs};
 use crate::segment::{Segment, LOG_EXT};
 
 /// Where an appended batch went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AppendInfo {
     /// The offset given to the batch's first record.
     pub base_offset: u64,
@@ -52,6 +52,10 @@ pub struct Log {
     /// Every offset below this is durable (in `fsync` mode, what readers see).
     pub(crate) durable_end: AtomicU64,
     pub(crate) checkpoint: Option<Arc<dyn File>>,
+    /// The generation of the last recovery point written: a sync that
+    /// finished before a truncation must not write its (older, longer)
+    /// point over the truncation's.
+    pub(crate) checkpoint_generation: Mutex<u64>,
 }
 
 /// The segments and the active segment, under `Log::state`.
@@ -101,6 +105,16 @@ impl State {
             index: IndexBuilder::default(),
             created_ms: now_ms,
         };
+    }
+
+    /// Whether `segment` is still one of the log's segments.
+    pub fn holds(&self, segment: &Arc<Segment>) -> bool {
+        let i = self
+            .segments
+            .partition_point(|s| s.base_offset < segment.base_offset);
+        self.segments
+            .get(i)
+            .is_some_and(|s| Arc::ptr_eq(s, segment))
     }
 
     /// The end of the log as a recovery point: true once a sync covering
@@ -283,12 +297,8 @@ impl Log {
         active.pending.clear();
         if cut < active.size {
             active.size = cut;
-            active.index.offsets.retain(|e| (e.position as u64) < cut);
             let rel_end = next.saturating_sub(active.segment.base_offset);
-            active
-                .index
-                .times
-                .retain(|e| (e.relative_offset as u64) < rel_end);
+            active.index.forget_from(cut, rel_end);
         }
         st.next_offset = st.next_offset.min(next);
         st.written_offset = st.next_offset;
@@ -402,7 +412,7 @@ impl Log {
                 return Err(self.poisoned_error());
             }
             if !s.syncing {
-                s = self.lead(s, generation)?;
+                s = self.lead_for(s, generation, target)?;
                 continue;
             }
             let mine = ticket.get_or_insert_with(Ticket::new).clone();
@@ -418,10 +428,37 @@ impl Log {
                 Wake::Lead => {
                     s = self.sync.lock().unwrap();
                     if !s.syncing {
-                        s = self.lead(s, generation)?;
+                        s = self.lead_for(s, generation, target)?;
                     }
                 }
                 Wake::Recheck => s = self.sync.lock().unwrap(),
+            }
+        }
+    }
+
+    /// Leads on behalf of an append waiting for `target`. If leading fails
+    /// but an earlier round already made the append durable, the append
+    /// succeeded: telling its caller otherwise would make it retry, and
+    /// write the records twice.
+    fn lead_for<'a>(
+        &'a self,
+        s: MutexGuard<'a, SyncState>,
+        generation: u64,
+        target: u64,
+    ) -> Result<MutexGuard<'a, SyncState>> {
+        match self.lead(s, generation) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let s = self.sync.lock().unwrap();
+                let durable = match s.generation {
+                    g if g == generation => target <= s.synced_offset,
+                    _ => after_truncation(&s, generation, target, AppendInfo::default()).is_ok(),
+                };
+                if durable {
+                    Ok(s)
+                } else {
+                    Err(e)
+                }
             }
         }
     }
@@ -496,7 +533,9 @@ impl Log {
             st.generation += 1;
             let mut s = self.sync.lock().unwrap();
             s.generation = st.generation;
-            s.truncated_to = end;
+            // Unlike a truncation, a rewind synced nothing: only what was
+            // already synced below the cut is durable.
+            s.truncated_to = s.synced_offset.min(end);
             s.rewind_cause = Some(error.to_string());
             s.waiters.recheck_all();
             return Err(error);
@@ -544,7 +583,7 @@ impl Log {
         };
         // The data is durable whatever happens to the recovery point, which
         // only ever lags; a failure here is worth a warning, not an error.
-        if let Err(error) = self.write_checkpoint(&point, sync_checkpoint) {
+        if let Err(error) = self.write_checkpoint(&point, sync_checkpoint, generation) {
             tracing::warn!(dir = %self.dir.display(), %error, "could not refresh the recovery point");
         }
         Ok(())
@@ -552,10 +591,20 @@ impl Log {
 
     /// Records a recovery point; syncs the file only when asked, since an
     /// unsynced point is still a true (if stale) lower bound after a crash.
-    pub(crate) fn write_checkpoint(&self, point: &RecoveryPoint, sync: bool) -> Result<()> {
+    pub(crate) fn write_checkpoint(
+        &self,
+        point: &RecoveryPoint,
+        sync: bool,
+        generation: u64,
+    ) -> Result<()> {
         let Some(file) = &self.checkpoint else {
             return Ok(());
         };
+        let mut written = self.checkpoint_generation.lock().unwrap();
+        if generation < *written {
+            return Ok(());
+        }
+        *written = generation;
         let path = crate::checkpoint::path(&self.dir);
         point
             .write(&**file)

@@ -157,7 +157,9 @@ impl Log {
             position: cut,
             next_offset: new_end,
         };
-        self.write_checkpoint(&point, true)?;
+        // The truncation's generation, so no sync from before it can
+        // overwrite this point.
+        self.write_checkpoint(&point, true, st.generation + 1)?;
         file.set_len(cut)
             .map_err(|e| Error::io("truncate", &path, e))?;
         if self.config.syncs() {

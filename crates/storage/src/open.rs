@@ -19,7 +19,7 @@ use crate::checkpoint::{self, RecoveryPoint};
 use crate::clock::Clock;
 use crate::config::{CorruptionPolicy, LogConfig};
 use crate::error::{Error, Result};
-use crate::index::{IndexBuilder, OffsetEntry, TimeEntry, OFFSET_ENTRY_LEN, TIME_ENTRY_LEN};
+use crate::index::{self, IndexBuilder};
 use crate::io::{read_exact_at, File, Fs};
 use crate::log::{Active, Log, State, SyncState};
 use crate::segment::{self, Scan, ScanEnd, Segment, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
@@ -86,6 +86,7 @@ impl Log {
             flushed_in_background: AtomicBool::new(false),
             durable_end: AtomicU64::new(next),
             checkpoint,
+            checkpoint_generation: Mutex::new(0),
         };
         log.mark_open()?;
         Ok((log, report))
@@ -125,7 +126,7 @@ impl Log {
         }
         write_indexes(&*self.fs, &st.active.segment, &st.active.index)?;
         let point = st.end_point();
-        self.write_checkpoint(&point, true)?;
+        self.write_checkpoint(&point, true, st.generation)?;
         let marker = self.dir.join(CLEAN_SHUTDOWN);
         self.fs
             .open(&marker, true)
@@ -147,7 +148,7 @@ impl Log {
             .sync_data()
             .map_err(|e| Error::io("sync", &seg_path, e))?;
         let point = st.end_point();
-        self.write_checkpoint(&point, true)?;
+        self.write_checkpoint(&point, true, st.generation)?;
         let marker = self.dir.join(CLEAN_SHUTDOWN);
         if self.fs.exists(&marker) {
             self.fs
@@ -301,7 +302,8 @@ impl Opener<'_> {
         let (valid_len, next_offset, end) =
             segment::scan(file, from, len, segment::SCAN_CHUNK, |pos, h, bytes| {
                 if pos == from.0 && !index.offsets.is_empty() {
-                    index.resume_after(bytes.len() as u64, h.max_timestamp);
+                    let rel = (h.base_offset as u64 - segment.base_offset) as u32;
+                    index.resume_after(rel, bytes.len() as u64, h.max_timestamp);
                 } else {
                     index.add_header(segment.base_offset, pos, h, interval);
                 }
@@ -434,6 +436,17 @@ impl Opener<'_> {
         if point.next_offset <= state.next_offset {
             return Ok(());
         }
+        // Seal the cut segment as a roll would (synced, with its indexes):
+        // only the last segment may have a torn tail.
+        let old = &state.active;
+        let path = old.segment.path(LOG_EXT);
+        if self.config.syncs() {
+            old.file
+                .sync_data()
+                .map_err(|e| Error::io("sync", &path, e))?;
+        }
+        write_indexes(self.fs, &old.segment, &old.index)?;
+        old.segment.set_size(old.size);
         let base = self.create_segment_file(point.next_offset)?;
         let segment = Arc::new(Segment::new(self.dir, base, None));
         let file = segment.file(self.fs)?;
@@ -474,27 +487,9 @@ impl Opener<'_> {
             read_exact_at(&*f, &mut buf, 0).ok()?;
             Some(buf)
         };
-        let offsets = read(INDEX_EXT)?;
-        let times = read(TIME_INDEX_EXT)?;
-        if offsets.len() as u64 % OFFSET_ENTRY_LEN != 0 || times.len() as u64 % TIME_ENTRY_LEN != 0
-        {
-            return None;
-        }
-        let mut index = IndexBuilder::default();
-        for e in offsets.chunks_exact(OFFSET_ENTRY_LEN as usize) {
-            index.offsets.push(OffsetEntry {
-                relative_offset: u32::from_be_bytes(e[0..4].try_into().ok()?),
-                position: u32::from_be_bytes(e[4..8].try_into().ok()?),
-            });
-        }
-        for e in times.chunks_exact(TIME_ENTRY_LEN as usize) {
-            index.times.push(TimeEntry {
-                timestamp: i64::from_be_bytes(e[0..8].try_into().ok()?),
-                relative_offset: u32::from_be_bytes(e[8..12].try_into().ok()?),
-            });
-        }
-        index.max_timestamp = index.times.last().map(|t| t.timestamp);
-        Some(index)
+        let offsets = index::decode_offsets(&read(INDEX_EXT)?)?;
+        let times = index::decode_times(&read(TIME_INDEX_EXT)?)?;
+        Some(IndexBuilder::from_entries(offsets, times))
     }
 
     /// Creates an empty segment file and makes its name durable.

@@ -48,7 +48,7 @@ impl Log {
     pub fn read(&self, offset: u64, max_bytes: usize) -> Result<ReadBatches> {
         let mut offset = offset;
         loop {
-            let (target, start, end) = {
+            let (target, start, end, generation) = {
                 let st = self.state.lock().unwrap();
                 let start = st.segments[0].base_offset;
                 let end = self.visible_end(&st);
@@ -58,9 +58,15 @@ impl Log {
                 if offset == end {
                     return Ok(empty_read(offset, start, end));
                 }
-                (self.target(&st, offset)?, start, end)
+                (self.target(&st, offset)?, start, end, st.generation)
             };
-            match self.read_in(&target, offset, max_bytes)? {
+            let read = self.read_in(&target, offset, max_bytes);
+            // A truncation (or rewind) during the read may have put other,
+            // not yet durable, batches where these were: read again.
+            if self.state.lock().unwrap().generation != generation {
+                continue;
+            }
+            match read? {
                 Some((bytes, next_offset)) => {
                     return Ok(ReadBatches {
                         bytes,
@@ -82,25 +88,9 @@ impl Log {
     /// The first offset whose record has a timestamp at or after `timestamp`,
     /// if any record has.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<u64>> {
-        let (segments, active_max, end) = {
-            let st = self.state.lock().unwrap();
-            (
-                st.segments.clone(),
-                st.active.index.max_timestamp,
-                self.visible_end(&st),
-            )
-        };
-        let last = segments.len() - 1;
-        for (i, seg) in segments.iter().enumerate() {
-            let max = if i == last {
-                active_max
-            } else {
-                seg.max_timestamp(&*self.fs)?
-            };
-            if max.is_none_or(|m| m < timestamp) {
-                continue;
-            }
-            if let Some(found) = self.find_timestamp(seg, i == last, timestamp, end)? {
+        let segments = self.state.lock().unwrap().segments.clone();
+        for seg in &segments {
+            if let Some(found) = self.find_timestamp(seg, timestamp)? {
                 return Ok(Some(found));
             }
         }
@@ -229,26 +219,28 @@ impl Log {
     }
 
     /// Searches one segment for the first record at or after `timestamp`.
-    fn find_timestamp(
-        &self,
-        seg: &Arc<Segment>,
-        active: bool,
-        timestamp: i64,
-        end: u64,
-    ) -> Result<Option<u64>> {
-        let target = {
+    fn find_timestamp(&self, seg: &Arc<Segment>, timestamp: i64) -> Result<Option<u64>> {
+        let (target, end) = {
             let st = self.state.lock().unwrap();
-            // The segment may have been deleted or truncated meanwhile.
-            if !st.segments.iter().any(|s| Arc::ptr_eq(s, seg)) {
+            // The segment may have been deleted, or rolled from active to
+            // sealed, since the list was copied: decide now, under the lock.
+            if !st.holds(seg) {
                 return Ok(None);
             }
-            let rel = if active {
-                st.active.index.lookup_time(timestamp)
-            } else {
-                seg.time_hint(&*self.fs, timestamp)
+            let active = Arc::ptr_eq(seg, &st.active.segment);
+            let max = match active {
+                true => st.active.index.max_timestamp,
+                false => seg.max_timestamp(&*self.fs)?,
+            };
+            if max.is_none_or(|m| m < timestamp) {
+                return Ok(None);
+            }
+            let rel = match active {
+                true => st.active.index.lookup_time(timestamp),
+                false => seg.time_hint(&*self.fs, timestamp),
             };
             let from = seg.base_offset + rel.unwrap_or(0) as u64;
-            self.target(&st, from)?
+            (self.target(&st, from)?, self.visible_end(&st))
         };
         let mut found = None;
         let mut decode_error = None;
