@@ -17,9 +17,9 @@ use common::{make_batch, read_all};
 use hermod_storage::clock::{Clock, ManualClock, SystemClock};
 use hermod_storage::io::{File, Fs};
 use hermod_storage::sim::{CrashMode, SimFs};
-use hermod_storage::{CorruptionPolicy, Log, LogConfig};
+use hermod_storage::{CorruptionPolicy, Log, LogConfig, RecoveryReport};
 
-// ---------------------------------------------------------------- gate fs
+// A file system that can hold a segment sync and fail a segment write.
 
 #[derive(Debug, Default)]
 struct Gate {
@@ -169,11 +169,10 @@ fn gate_fs(sim: &Arc<SimFs>) -> (Arc<GateFs>, Arc<dyn Fs>) {
     (g.clone(), Arc::new(GateFsHandle(g)))
 }
 
-// ------------------------------------------------------------------ tests
 
-/// F1: a failed group write rewinds to `written_offset` and tells appends
-/// below it "ok", although their bytes were only written (by the PENDING_MAX
-/// flush in write_batch), never synced.
+/// A group write that fails after an earlier append was written (by the
+/// 1 MiB flush in `write_batch`) but not yet synced must not tell that
+/// append it is durable.
 #[test]
 fn a_failed_group_write_acknowledges_nothing_unsynced() {
     let sim = SimFs::new(7);
@@ -233,9 +232,9 @@ fn a_failed_group_write_acknowledges_nothing_unsynced() {
     }
 }
 
-/// F2: the time index has no entry for a batch that raises the running max
-/// unless an index entry is due, so a sealed segment's max timestamp read
-/// back from its .timeindex (after reopen) is too low.
+/// A batch that raises the running maximum between two time index entries
+/// still counts after a reopen, when a sealed segment's maximum is read back
+/// from its time index file.
 #[test]
 fn time_lookup_after_reopen_finds_a_maximum_between_index_entries() {
     let sim = SimFs::new(1);
@@ -268,8 +267,8 @@ fn time_lookup_after_reopen_finds_a_maximum_between_index_entries() {
     );
 }
 
-/// F2b: same root cause, retention by time deletes a segment holding a
-/// record younger than retention_ms after a reopen.
+/// The same, for retention by age: a segment holding a record younger than
+/// `retention_ms` is kept after a reopen.
 #[test]
 fn retention_after_reopen_keeps_young_records() {
     let sim = SimFs::new(1);
@@ -298,36 +297,48 @@ fn retention_after_reopen_keeps_young_records() {
     );
 }
 
-/// F3: a leader's recovery-point write can land after truncate's, leaving a
-/// point past the cut; after a process crash the log refuses to open.
-/// F4: a quarantine that starts a fresh segment leaves the old last segment
-/// sealed without index files (and its cut unsynced).
-#[test]
-fn quarantine_seals_the_cut_segment_with_its_indexes() {
-    let sim = SimFs::new(4);
+/// Writes six batches, flips a bit in the fourth (synced, so corruption),
+/// and reopens with `Quarantine`.
+fn quarantined_log(
+    sim: &Arc<SimFs>,
+    config: &LogConfig,
+    clock: Arc<dyn Clock>,
+) -> (Log, RecoveryReport) {
     let dir = Path::new("/log");
-    let config = LogConfig {
-        on_corruption: CorruptionPolicy::Quarantine,
-        retention_ms: Some(1),
-        ..LogConfig::default()
-    };
-    let clock = ManualClock::new(1_000_000);
-    let open = || Log::open(dir, config.clone(), sim.clone(), clock.clone());
-    let (log, _) = open().unwrap();
+    let segment = dir.join("00000000000000000000.log");
+    let (log, _) = Log::open(dir, config.clone(), sim.clone(), clock.clone()).unwrap();
     let mut len = 0;
     for tag in 0..6 {
         log.append(&mut make_batch(tag, 1, 100, 0)).unwrap();
         if tag == 2 {
-            len = sim
-                .durable_len(&dir.join("00000000000000000000.log"))
-                .unwrap();
+            len = sim.durable_len(&segment).unwrap();
         }
     }
     drop(log);
-    sim.corrupt(&dir.join("00000000000000000000.log"), len + 80, 0x10)
-        .unwrap();
-    let (log, report) = open().unwrap();
-    assert_eq!(report.quarantined.len(), 1);
+    sim.corrupt(&segment, len + 80, 0x10).unwrap();
+    let opened = Log::open(dir, config.clone(), sim.clone(), clock).unwrap();
+    assert_eq!(opened.1.quarantined.len(), 1);
+    opened
+}
+
+fn quarantine() -> LogConfig {
+    LogConfig {
+        on_corruption: CorruptionPolicy::Quarantine,
+        ..LogConfig::default()
+    }
+}
+
+/// A quarantine that starts a fresh segment (so as not to reuse offsets)
+/// seals the cut one as a roll would: its maximum timestamp and size are
+/// known, and retention and time lookups work on it.
+#[test]
+fn quarantine_seals_the_cut_segment_with_its_indexes() {
+    let sim = SimFs::new(4);
+    let config = LogConfig {
+        retention_ms: Some(1),
+        ..quarantine()
+    };
+    let (log, _) = quarantined_log(&sim, &config, ManualClock::new(1_000_000));
     assert_eq!(log.segment_count(), 2);
     let t = log.offset_for_timestamp(0);
     assert!(t.is_ok(), "offset_for_timestamp: {t:?}");
@@ -335,34 +346,19 @@ fn quarantine_seals_the_cut_segment_with_its_indexes() {
     assert!(r.is_ok(), "retention: {r:?}");
 }
 
-/// F4b: after that quarantine open, a power loss brings the corrupt bytes of
-/// the now-sealed segment back, and the next open fails even under Quarantine.
+/// After that quarantine, a power loss must not bring the damaged bytes of
+/// the now sealed segment back.
 #[test]
 fn quarantine_then_power_loss_still_opens() {
     let sim = SimFs::new(4);
-    let dir = Path::new("/log");
-    let config = LogConfig {
-        on_corruption: CorruptionPolicy::Quarantine,
-        ..LogConfig::default()
-    };
-    let open = || Log::open(dir, config.clone(), sim.clone(), SystemClock::shared());
-    let (log, _) = open().unwrap();
-    let mut len = 0;
-    for tag in 0..6 {
-        log.append(&mut make_batch(tag, 1, 100, 0)).unwrap();
-        if tag == 2 {
-            len = sim
-                .durable_len(&dir.join("00000000000000000000.log"))
-                .unwrap();
-        }
-    }
-    drop(log);
-    sim.corrupt(&dir.join("00000000000000000000.log"), len + 80, 0x10)
-        .unwrap();
-    let (log, report) = open().unwrap();
-    assert_eq!(report.quarantined.len(), 1);
+    let (log, _) = quarantined_log(&sim, &quarantine(), SystemClock::shared());
     drop(log);
     sim.crash_with(CrashMode::DropUnsynced);
-    let r = open();
+    let r = Log::open(
+        Path::new("/log"),
+        quarantine(),
+        sim.clone(),
+        SystemClock::shared(),
+    );
     assert!(r.is_ok(), "second open: {:?}", r.err());
 }
