@@ -169,7 +169,6 @@ fn gate_fs(sim: &Arc<SimFs>) -> (Arc<GateFs>, Arc<dyn Fs>) {
     (g.clone(), Arc::new(GateFsHandle(g)))
 }
 
-
 /// A group write that fails after an earlier append was written (by the
 /// 1 MiB flush in `write_batch`) but not yet synced must not tell that
 /// append it is durable.
