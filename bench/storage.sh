@@ -6,7 +6,7 @@
 #   bench/storage.sh [--quick] [--data DIR]
 #
 # --quick   a short smoke run (small sizes, 2 s durations)
-# --data    where to put benchmark files (default /work/bench-data); it must be
+# --data    where to put benchmark files (default target/bench-data); it must be
 #           on the disk to measure, not on a tmpfs. It is removed at the end.
 #
 # Sizes are binary (GiB, MiB/s). Needs fio (installed with apt-get if missing),
@@ -16,7 +16,7 @@
 set -euo pipefail
 
 QUICK=0
-DATA=/work/bench-data
+DATA=
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -29,6 +29,7 @@ done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+DATA=${DATA:-$ROOT/target/bench-data}
 
 if [ "$QUICK" = 1 ]; then
     SECS=2; APPEND_GIB=0.25; INMEM_GIB=0.25; READ_GIB=0.25

@@ -297,7 +297,7 @@ fn fresh_dir(dir: &Path) -> Res<()> {
 }
 
 fn default_dir(name: &str) -> PathBuf {
-    PathBuf::from(format!("/work/bench-data/{name}"))
+    PathBuf::from(format!("target/bench-data/{name}"))
 }
 
 /// A field of /proc/self/status in KiB (VmRSS, VmHWM).
