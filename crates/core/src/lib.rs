@@ -2,10 +2,13 @@
 //! (topics, subscriptions, queues, exchanges), as a state machine over the
 //! storage engine, with no sockets and no protocol types.
 //!
-//! Built so far: the pure parts that routing needs, which touch no storage:
-//! the SNS filter-policy language ([`filter`]), AMQP topic routing-key
-//! patterns ([`pattern`]) and Kafka's default partitioner ([`partition`]).
+//! Built so far: the pure parts, which touch no storage: the SNS
+//! filter-policy language ([`filter`]), AMQP topic routing-key patterns
+//! ([`pattern`]), Kafka's default partitioner ([`partition`]) and the
+//! delivery state machine of `shared` and `ordered` subscriptions
+//! ([`delivery`]).
 
+pub mod delivery;
 pub mod filter;
 pub mod partition;
 pub mod pattern;
