@@ -4,11 +4,12 @@
 //!
 //! Built so far: the pure parts, which touch no storage: the SNS
 //! filter-policy language ([`filter`]), AMQP topic routing-key patterns
-//! ([`pattern`]), Kafka's default partitioner ([`partition`]) and the
-//! delivery state machine of `shared` and `ordered` subscriptions
-//! ([`delivery`]).
+//! ([`pattern`]), Kafka's default partitioner ([`partition`]), exchanges
+//! and their bindings ([`routing`]) and the delivery state machine of
+//! `shared` and `ordered` subscriptions ([`delivery`]).
 
 pub mod delivery;
 pub mod filter;
 pub mod partition;
 pub mod pattern;
+pub mod routing;
