@@ -5,9 +5,11 @@
 //! Built so far: the pure parts, which touch no storage: the SNS
 //! filter-policy language ([`filter`]), AMQP topic routing-key patterns
 //! ([`pattern`]), Kafka's default partitioner ([`partition`]), exchanges
-//! and their bindings ([`routing`]) and the delivery state machine of
-//! `shared` and `ordered` subscriptions ([`delivery`]).
+//! and their bindings ([`routing`]), the de-duplication window ([`dedup`])
+//! and the delivery state machine of `shared` and `ordered` subscriptions
+//! ([`delivery`]).
 
+pub mod dedup;
 pub mod delivery;
 pub mod filter;
 pub mod partition;
