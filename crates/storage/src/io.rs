@@ -8,7 +8,7 @@
 use std::fs;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// A directory tree of files. Paths are plain paths; implementations decide
@@ -104,10 +104,7 @@ impl Fs for StdFs {
             .create(create)
             .truncate(false)
             .open(path)?;
-        Ok(Arc::new(StdFile {
-            file,
-            path: path.to_path_buf(),
-        }))
+        Ok(Arc::new(StdFile { file }))
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -130,8 +127,6 @@ impl Fs for StdFs {
 #[derive(Debug)]
 struct StdFile {
     file: fs::File,
-    #[allow(dead_code)] // Kept for debugging output.
-    path: PathBuf,
 }
 
 impl File for StdFile {

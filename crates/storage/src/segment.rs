@@ -260,17 +260,17 @@ pub fn walk(
     let mut buf = [0u8; HEADER_LEN];
     while pos < end {
         if end - pos < HEADER_LEN as u64 {
-            return Ok((None, bad(pos, expected, "batch header cut short".into()).2));
+            return Ok((None, bad_end(pos, "batch header cut short".into())));
         }
         read_exact_at(file, &mut buf, pos)?;
         let header = match check_header(&buf, expected) {
             Ok(h) => h,
-            Err(reason) => return Ok((None, bad(pos, expected, reason).2)),
+            Err(reason) => return Ok((None, bad_end(pos, reason))),
         };
         let len = header.total_len() as u64;
         if pos + len > end {
             let reason = format!("batch of {len} bytes is cut short by the end of the file");
-            return Ok((None, bad(pos, expected, reason).2));
+            return Ok((None, bad_end(pos, reason)));
         }
         if header.last_offset() as u64 >= offset {
             return Ok((Some(pos), ScanEnd::Clean));
@@ -282,7 +282,11 @@ pub fn walk(
 }
 
 fn bad(position: u64, expected: u64, reason: String) -> (u64, u64, ScanEnd) {
-    (position, expected, ScanEnd::Bad { position, reason })
+    (position, expected, bad_end(position, reason))
+}
+
+fn bad_end(position: u64, reason: String) -> ScanEnd {
+    ScanEnd::Bad { position, reason }
 }
 
 /// Parses a batch header and checks that it continues the log at `expected`.
