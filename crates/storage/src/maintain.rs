@@ -50,7 +50,21 @@ impl Log {
         may_delete: &dyn Fn(&SegmentInfo) -> bool,
     ) -> Result<RetentionReport> {
         let now = self.clock.now_ms();
-        let doomed = {
+        self.delete_oldest(&|info, total| self.expired(info, total, now) && may_delete(info))
+    }
+
+    /// Deletes the oldest sealed segments whose records all lie below
+    /// `offset`, whatever the retention settings say: what a compacted
+    /// journal or a consumed queue no longer needs. The active segment is
+    /// never deleted.
+    pub fn delete_before(&self, offset: u64) -> Result<RetentionReport> {
+        self.delete_oldest(&|info, _| info.end_offset <= offset)
+    }
+
+    /// Deletes sealed segments from the oldest while `doomed(info, bytes of
+    /// the log still kept)` says so.
+    fn delete_oldest(&self, doomed: &dyn Fn(&SegmentInfo, u64) -> bool) -> Result<RetentionReport> {
+        let (segments, deleted_bytes, start_offset) = {
             let mut st = self.state.lock().unwrap();
             let sizes = self.segment_sizes(&st)?;
             let mut total: u64 = sizes.iter().sum();
@@ -63,7 +77,7 @@ impl Log {
                     size_bytes: sizes[count],
                     max_timestamp: seg.max_timestamp(&*self.fs)?,
                 };
-                if !self.expired(&info, total, now) || !may_delete(&info) {
+                if !doomed(&info, total) {
                     break;
                 }
                 total -= info.size_bytes;
@@ -73,7 +87,6 @@ impl Log {
             let freed = sizes[..count].iter().sum::<u64>();
             (doomed, freed, st.segments[0].base_offset)
         };
-        let (segments, deleted_bytes, start_offset) = doomed;
         self.delete_segment_files(&segments)?;
         Ok(RetentionReport {
             deleted_segments: segments.len(),

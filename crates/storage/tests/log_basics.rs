@@ -208,6 +208,30 @@ fn retention_by_size_and_age_deletes_whole_old_segments_unless_held() {
 }
 
 #[test]
+fn delete_before_removes_only_segments_wholly_below_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 2 << 10,
+        retention_ms: None,
+        ..LogConfig::default()
+    };
+    let log = open(dir.path(), config);
+    for t in 0..30 {
+        log.append(&mut make_batch(t, 2, 300, 0)).unwrap();
+    }
+    let report = log.delete_before(0).unwrap();
+    assert_eq!(report.deleted_segments, 0);
+    let report = log.delete_before(21).unwrap();
+    assert!(report.deleted_segments > 0);
+    assert!(report.start_offset <= 21, "offset 21 is kept");
+    assert_eq!(log.start_offset(), report.start_offset);
+    assert_eq!(read_all(&log, 21)[0].offset, 21);
+    log.delete_before(u64::MAX).unwrap();
+    assert_eq!(log.segment_count(), 1, "the active segment stays");
+    assert_eq!(log.end_offset(), 60);
+}
+
+#[test]
 fn retention_by_age_uses_record_timestamps_and_the_clock() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(100_000);
