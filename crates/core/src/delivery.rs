@@ -19,6 +19,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::acked::AckedSet;
+
 /// How records are handed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -127,9 +129,8 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub struct Partition {
     config: Config,
-    floor: u64,
-    /// Acked offsets above `floor`: start -> end (exclusive), merged.
-    acked: BTreeMap<u64, u64>,
+    /// Acked, dead-lettered and skipped offsets.
+    acked: AckedSet,
     /// Lowest offset that may still need feeding (acked ones are skipped).
     next_feed: u64,
     /// Fed, unacked records.
@@ -152,8 +153,7 @@ impl Partition {
         assert!(config.max_buffered > 0, "max_buffered must be at least 1");
         Partition {
             config,
-            floor: start_offset,
-            acked: BTreeMap::new(),
+            acked: AckedSet::new(start_offset),
             next_feed: start_offset,
             records: BTreeMap::new(),
             leases: HashMap::new(),
@@ -168,12 +168,10 @@ impl Partition {
     /// are skipped by [`Partition::next_to_feed`]).
     pub fn restore(config: Config, snapshot: Snapshot) -> Self {
         let mut p = Partition::new(config, snapshot.ack_floor);
-        for (start, end) in snapshot.acked {
-            p.mark_acked(start, end);
-        }
-        p.next_feed = p.floor;
+        p.acked = AckedSet::from_parts(snapshot.ack_floor, &snapshot.acked);
+        p.next_feed = p.acked.floor();
         // Counts of offsets that are acked would never be re-fed, so never freed.
-        let live = |p: &Partition, o: u64| o >= p.floor && !p.is_acked(o);
+        let live = |p: &Partition, o: u64| !p.acked.contains(o);
         let deliveries = snapshot
             .deliveries
             .into_iter()
@@ -193,8 +191,8 @@ impl Partition {
             .collect();
         deliveries.sort_unstable();
         Snapshot {
-            ack_floor: self.floor,
-            acked: self.acked.iter().map(|(&s, &e)| (s, e)).collect(),
+            ack_floor: self.acked.floor(),
+            acked: self.acked.ranges(),
             deliveries,
             next_lease: self.next_lease,
         }
@@ -210,11 +208,7 @@ impl Partition {
         }
         // After a restore the cursor may sit inside an acked range, or below
         // a floor that a dead-lettered re-fed record pushed past such a range.
-        let cursor = self.next_feed.max(self.floor);
-        match self.acked.range(..=cursor).next_back() {
-            Some((_, &end)) if end > cursor => Some(end),
-            _ => Some(cursor),
-        }
+        Some(self.acked.next_unfinished(self.next_feed))
     }
 
     /// Adds the record the caller read at [`Partition::next_to_feed`].
@@ -252,6 +246,54 @@ impl Partition {
             self.keys.entry(key).or_default().insert(record.offset);
         }
         None
+    }
+
+    /// Marks the offset [`Partition::next_to_feed`] asked for as finished
+    /// without delivering it: a record the subscription's filter rejects, or
+    /// one already expired when read.
+    ///
+    /// Panics if `offset` is not what `next_to_feed` returned (programmer error).
+    pub fn skip(&mut self, offset: u64) {
+        assert_eq!(
+            self.next_to_feed(),
+            Some(offset),
+            "skipped an offset that was not asked for"
+        );
+        self.next_feed = offset + 1;
+        self.restored.remove(&offset);
+        self.acked.insert(offset, offset + 1);
+    }
+
+    /// Finishes every offset below `start` (the log deleted them, or the
+    /// subscription was purged up to there), leased or not, and returns how
+    /// many unfinished offsets that dropped. Their leases become stale.
+    pub fn discard_below(&mut self, start: u64) -> u64 {
+        let floor = self.acked.floor();
+        if start <= floor {
+            return 0;
+        }
+        let dropped = start - floor - self.acked.count_in(floor, start);
+        let doomed: Vec<u64> = self.records.range(..start).map(|(&o, _)| o).collect();
+        for offset in doomed {
+            if let Some((id, _)) = self.records.get(&offset).and_then(|r| r.lease) {
+                self.leases.remove(&id);
+            }
+            self.complete(offset);
+        }
+        self.restored = self.restored.split_off(&start);
+        self.acked.insert(floor, start);
+        self.next_feed = self.next_feed.max(start);
+        dropped
+    }
+
+    /// Finishes the oldest fed record that is not leased and returns it
+    /// with its delivery count (a queue over its length limit drops its
+    /// head), or `None` if no fed record is waiting.
+    pub fn drop_oldest_ready(&mut self) -> Option<DeadLetter> {
+        let (&offset, rec) = self.records.iter().find(|(_, r)| r.lease.is_none())?;
+        let deliveries = rec.deliveries;
+        self.complete(offset);
+        Some(DeadLetter { offset, deliveries })
     }
 
     /// Leases up to `max` deliverable records (bounded by `max_in_flight`) for
@@ -347,7 +389,7 @@ impl Partition {
     /// Every offset below is acked or dead-lettered: what the caller commits,
     /// and how far retention may delete.
     pub fn ack_floor(&self) -> u64 {
-        self.floor
+        self.acked.floor()
     }
 
     /// Records currently leased.
@@ -357,14 +399,8 @@ impl Partition {
 
     /// Unacked records below `log_end` (the subscription's depth).
     pub fn backlog_hint(&self, log_end: u64) -> u64 {
-        let acked_above: u64 = self
-            .acked
-            .iter()
-            .map(|(&s, &e)| e.min(log_end).saturating_sub(s))
-            .sum();
-        log_end
-            .saturating_sub(self.floor)
-            .saturating_sub(acked_above)
+        let floor = self.acked.floor();
+        log_end.saturating_sub(floor) - self.acked.count_in(floor, log_end.max(floor))
     }
 
     /// Earliest lease expiry or visibility time of a record that is otherwise
@@ -393,7 +429,7 @@ impl Partition {
     /// Acked ranges held above the ack floor: at most one per run of unacked
     /// offsets below the highest acked one.
     pub fn acked_ranges(&self) -> usize {
-        self.acked.len()
+        self.acked.range_count()
     }
 }
 
@@ -470,7 +506,7 @@ impl Partition {
         if let Some(rec) = self.records.remove(&offset) {
             self.unblock_key(offset, rec.key);
         }
-        self.mark_acked(offset, offset + 1);
+        self.acked.insert(offset, offset + 1);
     }
 
     fn unblock_key(&mut self, offset: u64, key: Option<u64>) {
@@ -480,42 +516,6 @@ impl Partition {
             if set.is_empty() {
                 self.keys.remove(&key);
             }
-        }
-    }
-
-    fn is_acked(&self, offset: u64) -> bool {
-        offset < self.floor
-            || self
-                .acked
-                .range(..=offset)
-                .next_back()
-                .is_some_and(|(_, &e)| e > offset)
-    }
-
-    /// Adds `start..end` to the acked set, merging ranges and advancing the
-    /// floor. Tolerates overlap, so a hand-made snapshot cannot corrupt it.
-    fn mark_acked(&mut self, start: u64, end: u64) {
-        let mut start = start.max(self.floor);
-        let mut end = end;
-        if start >= end {
-            return;
-        }
-        if let Some((&s, &e)) = self.acked.range(..=start).next_back() {
-            if e >= start {
-                start = s;
-                end = end.max(e);
-                self.acked.remove(&s);
-            }
-        }
-        // Swallow every range that starts inside or right after the new one.
-        while let Some((&s, &e)) = self.acked.range(start..=end).next() {
-            end = end.max(e);
-            self.acked.remove(&s);
-        }
-        if start == self.floor {
-            self.floor = end;
-        } else {
-            self.acked.insert(start, end);
         }
     }
 }

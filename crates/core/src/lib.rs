@@ -9,7 +9,9 @@
 //! and the delivery state machine of `shared` and `ordered` subscriptions
 //! ([`delivery`]).
 
+pub mod acked;
 pub mod dedup;
+pub mod defs;
 pub mod delivery;
 pub mod filter;
 pub mod partition;
