@@ -248,20 +248,26 @@ impl Partition {
         None
     }
 
-    /// Marks the offset [`Partition::next_to_feed`] asked for as finished
-    /// without delivering it: a record the subscription's filter rejects, or
-    /// one already expired when read.
-    ///
-    /// Panics if `offset` is not what `next_to_feed` returned (programmer error).
-    pub fn skip(&mut self, offset: u64) {
-        assert_eq!(
-            self.next_to_feed(),
-            Some(offset),
-            "skipped an offset that was not asked for"
-        );
-        self.next_feed = offset + 1;
-        self.restored.remove(&offset);
-        self.acked.insert(offset, offset + 1);
+    /// Marks the offsets from the one [`Partition::next_to_feed`] asks for
+    /// up to `end` as finished without delivering them: records the
+    /// subscription's filter rejects, records already expired when read, or
+    /// offsets the log has no readable record for. Does nothing while the
+    /// buffer is full.
+    pub fn skip_to(&mut self, end: u64) {
+        let Some(next) = self.next_to_feed() else {
+            return;
+        };
+        if end <= next {
+            return;
+        }
+        self.next_feed = end;
+        self.restored.retain(|&o, _| o < next || o >= end);
+        self.acked.insert(next, end);
+    }
+
+    /// The offset a lease holds, if it is current.
+    pub fn lease_offset(&self, lease: LeaseId) -> Option<u64> {
+        self.leases.get(&lease).copied()
     }
 
     /// Finishes every offset below `start` (the log deleted them, or the

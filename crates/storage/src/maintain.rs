@@ -53,6 +53,12 @@ impl Log {
         self.delete_oldest(&|info, total| self.expired(info, total, now) && may_delete(info))
     }
 
+    /// Bytes the log holds on disk (segment files, without indexes).
+    pub fn size_bytes(&self) -> Result<u64> {
+        let st = self.state.lock().unwrap();
+        Ok(self.segment_sizes(&st)?.iter().sum())
+    }
+
     /// Deletes the oldest sealed segments whose records all lie below
     /// `offset`, whatever the retention settings say: what a compacted
     /// journal or a consumed queue no longer needs. The active segment is
