@@ -184,7 +184,7 @@ fn snapshots_compact_the_log() {
         snapshot_every: 10,
         ..MetaConfig::default()
     };
-    let (meta, mut catalog) = open_std(dir.path(), config.clone()).unwrap();
+    let (meta, mut catalog) = open_std(dir.path(), config).unwrap();
     populate(&meta, &mut catalog);
     for round in 0..40 {
         let name = format!("t{}", round % 4);
@@ -221,7 +221,7 @@ fn replayed_changes_count_towards_the_next_snapshot() {
         snapshot_every: 3,
         ..MetaConfig::default()
     };
-    let (meta, mut catalog) = open_std(dir.path(), config.clone()).unwrap();
+    let (meta, mut catalog) = open_std(dir.path(), config).unwrap();
     for name in ["a", "b"] {
         let change = topic(&mut catalog, name, 1);
         meta.append(&change).unwrap();
@@ -250,7 +250,7 @@ fn ids_stay_unique_across_delete_recreate_and_reopen() {
         };
         let mut seen = Vec::new();
         for _ in 0..3 {
-            let (meta, mut catalog) = open_std(dir.path(), config.clone()).unwrap();
+            let (meta, mut catalog) = open_std(dir.path(), config).unwrap();
             if catalog.topics.contains_key("t") {
                 commit(
                     &meta,
@@ -259,14 +259,14 @@ fn ids_stay_unique_across_delete_recreate_and_reopen() {
                 );
                 meta.close().unwrap();
                 drop(meta);
-                let (meta, mut catalog) = open_std(dir.path(), config.clone()).unwrap();
+                let (meta, mut catalog) = open_std(dir.path(), config).unwrap();
                 let change = topic(&mut catalog, "t", 1);
                 commit(&meta, &mut catalog, change);
             } else {
                 let change = topic(&mut catalog, "t", 1);
                 commit(&meta, &mut catalog, change);
             }
-            let (_, catalog) = open_std(dir.path(), config.clone()).unwrap();
+            let (_, catalog) = open_std(dir.path(), config).unwrap();
             let t = &catalog.topics["t"];
             assert!(
                 !seen.contains(&t.id),
@@ -395,7 +395,7 @@ impl CrashRun {
         self.fs.fail_syncs(0);
         MetaLog::open(
             Path::new("/meta"),
-            self.config.clone(),
+            self.config,
             self.fs.clone() as Arc<dyn Fs>,
             self.clock.clone(),
         )
