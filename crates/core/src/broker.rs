@@ -456,7 +456,9 @@ impl Broker {
 
     /// Moves up to `max` records from a dead-letter queue back to the
     /// topics they came from; returns how many moved. Records without a
-    /// known origin stay.
+    /// known origin stay. The record is appended to its source topic again,
+    /// so when that topic is not a queue every subscription of it sees the
+    /// record again, not only the one that dead-lettered it.
     pub fn redrive(&self, dead_letter_queue: &str, max: usize) -> Result<usize> {
         let dlq = self.queue(dead_letter_queue)?;
         let mut moved = 0;
@@ -652,17 +654,7 @@ impl Broker {
     /// without its subscription; add it.
     fn repair_queues(&self) -> Result<()> {
         let mut meta = self.meta.lock().unwrap();
-        let missing: Vec<TopicDef> = meta
-            .1
-            .topics
-            .values()
-            .filter(|t| t.queue.is_some())
-            .filter(|t| {
-                let key = (t.name.clone(), t.name.clone());
-                !meta.1.subscriptions.contains_key(&key)
-            })
-            .cloned()
-            .collect();
+        let missing: Vec<TopicDef> = meta.1.queues_without_subscription().cloned().collect();
         for topic in missing {
             let sub = self.queue_subscription(&mut meta.1, &topic);
             self.add_subscription(&mut meta, sub)?;

@@ -220,10 +220,14 @@ impl Topic {
         Ok((out, read.next_offset.max(offset)))
     }
 
-    /// The record at `offset`, if it is still kept.
+    /// The record at `offset`, if it is still kept (retention may have
+    /// deleted it since it was fed).
     pub(crate) fn read_one(&self, partition: u32, offset: u64) -> Result<Option<Stored>> {
-        let (records, _) = self.read(partition, offset, 1)?;
-        Ok(records.into_iter().find(|r| r.offset == offset))
+        match self.read(partition, offset, 1) {
+            Ok((records, _)) => Ok(records.into_iter().find(|r| r.offset == offset)),
+            Err(Error::OffsetOutOfRange { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Syncs, for a clean close.
