@@ -155,14 +155,9 @@ impl Broker {
             config: config.topic_config(),
             queue: Some(config.clone()),
         };
+        // Checking the queue's topic checks every setting its subscription
+        // takes from the queue, so the second change cannot be refused.
         let sub = self.queue_subscription(&mut meta.1, &def);
-        meta.1
-            .check(&Change::CreateSubscription(sub.clone()))
-            .or_else(|e| match e {
-                // The topic does not exist yet; the rest is checked below.
-                CatalogError::NotFound { .. } => Ok(()),
-                e => Err(e),
-            })?;
         self.add_topic(&mut meta, def.clone())?;
         self.add_subscription(&mut meta, sub)?;
         Ok(def)
