@@ -672,7 +672,10 @@ fn bytes_in_range(field: &str, value: u64, min: u64, max: u64) -> Result {
 /// `65536 (64 KiB)`: a byte count as typed and as read.
 fn with_unit(n: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    match UNITS.iter().find(|(size, _)| n >= *size && n.is_multiple_of(*size)) {
+    match UNITS
+        .iter()
+        .find(|(size, _)| n >= *size && n.is_multiple_of(*size))
+    {
         Some((size, unit)) => format!("{n} ({} {unit})", n / size),
         None => n.to_string(),
     }

@@ -12,7 +12,9 @@
 //!
 //! Locks: `gate` (read for every change, write while a snapshot is taken
 //! and written, so no journaled change can slip in front of the snapshot
-//! that leaves it out), then one partition's mutex at a time. The journal is
+//! that leaves it out, and while the floors a queue deletes below are read,
+//! so none is past a change not yet journaled), then one partition's mutex
+//! at a time. The journal is
 //! written after the partition mutex is released, so consumers of one
 //! partition share group commits instead of queueing behind each other.
 
@@ -469,8 +471,16 @@ impl Subscription {
             .sum()
     }
 
-    /// The lowest offset per partition this subscription still needs.
+    /// The lowest offset per partition this subscription still needs: every
+    /// offset below is finished AND journaled, so a queue may delete it.
     pub(crate) fn floors(&self) -> Vec<u64> {
+        // The gate, for writing: every change finishes offsets in memory
+        // first and journals them (after moving dead letters) later, all
+        // under the gate for reading. Without it, a floor read in between
+        // let a queue's `delete_before` remove a dead letter's record
+        // before `bury` read it (it was then dropped, never moved to the
+        // dead-letter topic), or an ack's record before the ack was durable.
+        let _gate = self.gate.write().unwrap();
         self.parts
             .iter()
             .map(|m| match &*m.lock().unwrap() {
