@@ -473,7 +473,8 @@ impl Broker {
                     continue;
                 };
                 let message = r.message.to_message();
-                topic.publish(&[message], std::slice::from_ref(&r.message.id), None)?;
+                // Not de-duplicated: see `Topic::publish_moved`.
+                topic.publish_moved(&[message], std::slice::from_ref(&r.message.id))?;
                 done.push(r.receipt);
             }
             moved += done.len();

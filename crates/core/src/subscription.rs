@@ -813,7 +813,8 @@ impl Subscription {
                 let to = self.dead_letter.as_ref().map(|t| t.name().to_owned());
                 if let Some(dlq) = &self.dead_letter {
                     let copy = self.dead_letter_copy(&m, &d);
-                    dlq.publish(&[copy], std::slice::from_ref(&m.id), None)?;
+                    // Not de-duplicated: see `Topic::publish_moved`.
+                    dlq.publish_moved(&[copy], std::slice::from_ref(&m.id))?;
                 }
                 let event = Event::DeadLettered {
                     topic: self.topic.name().to_owned(),

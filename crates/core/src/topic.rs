@@ -141,6 +141,30 @@ impl Topic {
         ids: &[String],
         partition: Option<u32>,
     ) -> Result<Vec<Published>> {
+        self.append_messages(messages, ids, partition, true)
+    }
+
+    /// Appends records the broker moves itself (dead letters, redriven
+    /// records) WITHOUT the de-duplication check. Their publish was checked
+    /// once already; checking again would drop a move as a "duplicate" of
+    /// another record with the same body (content de-duplication) and lose
+    /// it, since the caller then finishes the record it moved.
+    pub(crate) fn publish_moved(
+        &self,
+        messages: &[Message],
+        ids: &[String],
+    ) -> Result<Vec<Published>> {
+        self.append_messages(messages, ids, None, false)
+    }
+
+    fn append_messages(
+        &self,
+        messages: &[Message],
+        ids: &[String],
+        partition: Option<u32>,
+        dedup: bool,
+    ) -> Result<Vec<Published>> {
+        let gate = self.dedup.as_ref().filter(|_| dedup);
         for m in messages {
             record::validate(m, self.def.config.max_record_bytes)?;
         }
@@ -154,7 +178,7 @@ impl Topic {
         let mut copies = Vec::new();
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); self.logs.len()];
         for (i, m) in messages.iter().enumerate() {
-            if let Some(gate) = &self.dedup {
+            if let Some(gate) = gate {
                 if let Some(dedup_id) = self.dedup_id(m) {
                     if let Some((first, _)) = claims.iter().find(|(_, id)| *id == dedup_id) {
                         copies.push((i, *first));
@@ -173,8 +197,8 @@ impl Topic {
             let p = partition.unwrap_or_else(|| self.choose_partition(m));
             groups[p as usize].push(i);
         }
-        let outcome = self.append_groups(messages, ids, &groups, now, &mut results);
-        if let Some(gate) = &self.dedup {
+        let outcome = self.append_groups(messages, ids, &groups, now, dedup, &mut results);
+        if let Some(gate) = gate {
             for (i, dedup_id) in &claims {
                 let place = results[*i].as_ref().map(|r| pack(r.partition, r.offset));
                 gate.settle(dedup_id, place, now);
@@ -259,6 +283,7 @@ impl Topic {
         ids: &[String],
         groups: &[Vec<usize>],
         now: i64,
+        dedup: bool,
         results: &mut [Option<Published>],
     ) -> Result<()> {
         for (p, group) in groups.iter().enumerate() {
@@ -269,7 +294,9 @@ impl Topic {
                 .iter()
                 .map(|&i| {
                     let mut m = messages[i].clone();
-                    if m.dedup_id.is_none() && self.dedup.is_some() {
+                    // A moved record carries no de-duplication id, so that a
+                    // restart does not put it in the window either.
+                    if m.dedup_id.is_none() && self.dedup.is_some() && dedup {
                         m.dedup_id = self.dedup_id(&m);
                     }
                     record::to_record(&m, &ids[i], now)

@@ -626,3 +626,72 @@ fn a_waiting_receive_wakes_when_a_record_arrives() {
     assert!(started.elapsed() < Duration::from_secs(10));
     publisher.join().unwrap();
 }
+
+/// Regression: dead letters and redriven records were appended through the
+/// de-duplication check, so with content de-duplication a second dead letter
+/// with the same body as an earlier one (or a record redriven within five
+/// minutes of its first publish) was dropped as a "duplicate", and the
+/// record it came from finished anyway: the message was lost.
+#[test]
+fn dead_letters_and_redriven_records_are_never_dropped_as_duplicates() {
+    let f = Fixture::new();
+    let broker = f.open();
+    let content_dedup = QueueConfig {
+        fifo: true,
+        content_dedup: true,
+        ..QueueConfig::default()
+    };
+    broker
+        .create_queue("dlq.fifo", content_dedup.clone())
+        .unwrap();
+    let source = QueueConfig {
+        max_deliveries: 1,
+        dead_letter: Some("dlq.fifo".into()),
+        ..content_dedup
+    };
+    broker.create_queue("q.fifo", source).unwrap();
+    let same_body = |id: &str| Message {
+        dedup_id: Some(id.into()),
+        ..keyed("g", "same body")
+    };
+    let published = broker
+        .publish("q.fifo", vec![same_body("1"), same_body("2")], None)
+        .unwrap();
+    assert!(published.iter().all(|p| !p.duplicate));
+    let q = broker.queue("q.fifo").unwrap();
+    for _ in 0..2 {
+        let got = q.receive(1, None).unwrap();
+        q.nack(&got[0].receipt, 0).unwrap();
+    }
+    let dlq = broker.queue("dlq.fifo").unwrap();
+    assert_eq!(dlq.depth(), 2, "both dead letters arrive");
+
+    // Back to the source, well within its window.
+    assert_eq!(broker.redrive("dlq.fifo", 10).unwrap(), 2);
+    assert_eq!(dlq.depth(), 0);
+    assert_eq!(q.depth(), 2, "both redriven records arrive");
+    let back = q.receive(10, None).unwrap();
+    assert_eq!(values(&back), ["same body"], "one group, one at a time");
+    q.ack(&[back[0].receipt]).unwrap();
+    assert_eq!(values(&q.receive(10, None).unwrap()), ["same body"]);
+
+    // Publishes by clients are still de-duplicated, also after a restart.
+    let again = broker
+        .publish("q.fifo", vec![same_body("1")], None)
+        .unwrap();
+    assert!(again[0].duplicate);
+    assert_eq!(again[0].offset, published[0].offset);
+    let by_content = vec![keyed("g", "new body"), keyed("g", "new body")];
+    let by_content = broker.publish("q.fifo", by_content, None).unwrap();
+    assert!(!by_content[0].duplicate && by_content[1].duplicate);
+    drop((q, dlq));
+    drop(broker);
+    let broker = f.open();
+    let again = broker
+        .publish("q.fifo", vec![same_body("2")], None)
+        .unwrap();
+    assert!(again[0].duplicate);
+    assert_eq!(again[0].offset, published[1].offset);
+    let again = broker.publish("q.fifo", vec![keyed("g", "new body")], None);
+    assert!(again.unwrap()[0].duplicate);
+}
