@@ -169,7 +169,7 @@ fn header(key: &str, value: Option<&[u8]>) -> Header {
 
 fn unhex(hex: &str) -> Vec<u8> {
     let hex = hex.trim();
-    assert!(hex.len() % 2 == 0, "odd-length hex fixture");
+    assert!(hex.len().is_multiple_of(2), "odd-length hex fixture");
     (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex fixture"))

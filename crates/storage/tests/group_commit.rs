@@ -70,7 +70,7 @@ fn run(seed: u64) -> (usize, bool) {
             while !stop.load(Ordering::Relaxed) {
                 match rng.random_range(0..100) {
                     0..=9 => fs.fail_writes(1),
-                    10 if seed % 3 == 0 && !injected_sync_failure => {
+                    10 if seed.is_multiple_of(3) && !injected_sync_failure => {
                         fs.fail_syncs(1);
                         injected_sync_failure = true;
                     }
