@@ -682,9 +682,12 @@ impl Broker {
         sub: &Subscription,
         adding: usize,
     ) -> Result<()> {
-        if queue.overflow != Overflow::RejectPublish {
+        let limited = queue.max_length.is_some() || queue.max_length_bytes.is_some();
+        if queue.overflow != Overflow::RejectPublish || !limited {
             return Ok(());
         }
+        // Only with a limit: the depth takes every partition's lock, which
+        // every publish would otherwise contend for with the consumers.
         let depth = sub.depth();
         if let Some(max) = queue.max_length {
             if depth + adding as u64 > max {

@@ -18,7 +18,7 @@
 //! written after the partition mutex is released, so consumers of one
 //! partition share group commits instead of queueing behind each other.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -154,6 +154,18 @@ struct LeasedPart {
     cache_bytes: usize,
     /// Message ids of leased records, for traces.
     ids: HashMap<u64, String>,
+    /// Records of the last log read that the buffer had no room for, and
+    /// the offset that read ended at: the next fill starts from them
+    /// instead of reading and decoding the same chunk again.
+    ahead: Option<ReadAhead>,
+}
+
+/// Decoded records of one log read not fed yet (at most one read's worth,
+/// [`READ_CHUNK_BYTES`]), in offset order.
+#[derive(Debug)]
+struct ReadAhead {
+    records: VecDeque<Stored>,
+    end: u64,
 }
 
 /// What moving a dead letter needs.
@@ -400,6 +412,7 @@ impl Subscription {
                 let floor = part.state.ack_floor();
                 dropped += part.state.discard_below(end);
                 part.cache.clear();
+                part.ahead = None;
                 part.cache_bytes = 0;
                 part.ids.clear();
                 if end > floor {
@@ -736,9 +749,19 @@ impl Subscription {
                     .fetch_add(lost, Ordering::Relaxed);
                 continue;
             }
-            let (records, read_end) = self.topic.read(p, next, READ_CHUNK_BYTES)?;
-            for r in records {
-                let Some(want) = part.state.next_to_feed() else {
+            // The rest of the previous read, if it reaches `next`: with a
+            // deep backlog the buffer has room for only the few records just
+            // leased, and reading (and decoding) a whole chunk for each of
+            // them cost far more than the delivery itself.
+            let (mut records, read_end) = match part.ahead.take() {
+                Some(ahead) if next < ahead.end => (ahead.records, ahead.end),
+                _ => {
+                    let (records, end) = self.topic.read(p, next, READ_CHUNK_BYTES)?;
+                    (VecDeque::from(records), end)
+                }
+            };
+            while let Some(want) = part.state.next_to_feed() {
+                let Some(r) = records.pop_front() else {
                     break;
                 };
                 if r.offset < want {
@@ -749,11 +772,20 @@ impl Subscription {
                 }
                 self.feed_one(p, part, r, now, doomed);
             }
-            if let Some(want) = part.state.next_to_feed() {
-                if want < read_end {
+            match part.state.next_to_feed() {
+                Some(want) if want < read_end => {
                     // Offsets the read passed over (undecodable batches).
                     part.state.skip_to(read_end);
                 }
+                Some(_) => {}
+                None if !records.is_empty() => {
+                    // The buffer is full: keep the rest for the next fill.
+                    part.ahead = Some(ReadAhead {
+                        records,
+                        end: read_end,
+                    });
+                }
+                None => {}
             }
         }
         Ok(())
@@ -960,6 +992,7 @@ fn restore_part(def: &SubscriptionDef, saved: PartitionState) -> Part {
                 state: delivery::Partition::restore(config, snapshot),
                 cache: BTreeMap::new(),
                 cache_bytes: 0,
+                ahead: None,
                 ids: HashMap::new(),
             }))
         }
