@@ -37,7 +37,7 @@ use hermod_core::{Broker, BrokerConfig, Error, Message, Receipt, Received};
 use hermod_storage::clock::{Clock, ManualClock};
 use proptest::prelude::*;
 
-const CASES: u32 = 64;
+const CASES: u32 = 128;
 const MAX_OPS: usize = 60;
 const MAX_DELIVERIES: u32 = 3;
 /// A FIFO queue's default window.
@@ -701,6 +701,11 @@ impl Harness {
         }
         drop(broker);
         self.open();
+        let held: Vec<(Q, Vec<Receipt>)> = self
+            .models
+            .iter()
+            .map(|m| (m.q, m.valid_receipts()))
+            .collect();
         for m in &mut self.models {
             m.receives = 0;
             for i in 0..m.recs.len() {
@@ -715,6 +720,13 @@ impl Harness {
                     }
                     _ => {}
                 }
+            }
+        }
+        // Every lease from before is gone.
+        for (q, receipts) in held {
+            let results = self.broker().queue(q.name()).unwrap().ack(&receipts);
+            for result in results.unwrap() {
+                assert!(matches!(result, Err(Error::UnknownReceipt)), "{result:?}");
             }
         }
     }
