@@ -52,7 +52,6 @@
 //! counted by wrapping the file system (`fdatasync` calls per kind of file).
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -255,77 +254,40 @@ impl Opts {
 
 // ---------------------------------------------------------------- reporting
 
-enum Value {
-    Int(u64),
-    Num(f64),
-    Str(String),
-    Bool(bool),
-}
-
-/// One scenario's results: JSON fields in order, and a sentence for humans.
+/// One scenario's results: JSON fields, and a sentence for humans.
 struct Report {
-    fields: Vec<(String, Value)>,
+    fields: serde_json::Map<String, serde_json::Value>,
     human: String,
 }
 
 impl Report {
     fn new(scenario: &str) -> Report {
         let mut r = Report {
-            fields: Vec::new(),
+            fields: serde_json::Map::new(),
             human: String::new(),
         };
         r.str("scenario", scenario);
         r
     }
     fn int(&mut self, k: &str, v: u64) {
-        self.fields.push((k.into(), Value::Int(v)));
+        self.fields.insert(k.into(), v.into());
     }
+    /// Rounded to 3 decimals; not-a-number and infinities become null.
     fn num(&mut self, k: &str, v: f64) {
-        self.fields.push((k.into(), Value::Num(v)));
+        let rounded = (v * 1000.0).round() / 1000.0;
+        let value =
+            serde_json::Number::from_f64(rounded).map_or(serde_json::Value::Null, Into::into);
+        self.fields.insert(k.into(), value);
     }
     fn str(&mut self, k: &str, v: &str) {
-        self.fields.push((k.into(), Value::Str(v.into())));
+        self.fields.insert(k.into(), v.into());
     }
     fn bool(&mut self, k: &str, v: bool) {
-        self.fields.push((k.into(), Value::Bool(v)));
+        self.fields.insert(k.into(), v.into());
     }
 
     fn json(&self) -> String {
-        let mut out = String::from("{");
-        for (i, (k, v)) in self.fields.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "\"{k}\":");
-            match v {
-                Value::Int(n) => {
-                    let _ = write!(out, "{n}");
-                }
-                Value::Num(x) if x.is_finite() => {
-                    let _ = write!(out, "{}", (x * 1000.0).round() / 1000.0);
-                }
-                Value::Num(_) => out.push_str("null"),
-                Value::Bool(b) => {
-                    let _ = write!(out, "{b}");
-                }
-                Value::Str(s) => {
-                    out.push('"');
-                    for c in s.chars() {
-                        match c {
-                            '"' => out.push_str("\\\""),
-                            '\\' => out.push_str("\\\\"),
-                            c if (c as u32) < 0x20 => {
-                                let _ = write!(out, "\\u{:04x}", c as u32);
-                            }
-                            c => out.push(c),
-                        }
-                    }
-                    out.push('"');
-                }
-            }
-        }
-        out.push('}');
-        out
+        serde_json::Value::Object(self.fields.clone()).to_string()
     }
 }
 

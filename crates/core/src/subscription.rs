@@ -316,7 +316,14 @@ impl Subscription {
             .acked
             .fetch_add(acked_ids.len() as u64, Ordering::Relaxed);
         for id in acked_ids {
-            self.tracer.record(&id, now, self.event_acked());
+            self.tracer.record(
+                &id,
+                now,
+                self.event(|topic, subscription| Event::Acked {
+                    topic,
+                    subscription,
+                }),
+            );
         }
         Ok(results)
     }
@@ -347,7 +354,14 @@ impl Subscription {
         })?;
         self.stats.nacked.fetch_add(1, Ordering::Relaxed);
         if let Some(id) = id {
-            self.tracer.record(&id, now, self.event_nacked());
+            self.tracer.record(
+                &id,
+                now,
+                self.event(|topic, subscription| Event::Nacked {
+                    topic,
+                    subscription,
+                }),
+            );
         }
         self.bury(doomed, now)?;
         self.topic.doorbell.ring();
@@ -718,7 +732,14 @@ impl Subscription {
                         push_finished(entries, p, d.offset);
                         self.stats.expired.fetch_add(1, Ordering::Relaxed);
                         if let Some(m) = gone {
-                            self.tracer.record(&m.id, now, self.event_expired());
+                            self.tracer.record(
+                                &m.id,
+                                now,
+                                self.event(|topic, subscription| Event::Expired {
+                                    topic,
+                                    subscription,
+                                }),
+                            );
                         }
                     }
                 }
@@ -802,13 +823,27 @@ impl Subscription {
         if is_expired(&r, now) {
             part.state.skip_to(r.offset + 1);
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
-            self.tracer.record(&r.id, now, self.event_expired());
+            self.tracer.record(
+                &r.id,
+                now,
+                self.event(|topic, subscription| Event::Expired {
+                    topic,
+                    subscription,
+                }),
+            );
             return;
         }
         if !self.matches_filter(&r) {
             part.state.skip_to(r.offset + 1);
             self.stats.filtered.fetch_add(1, Ordering::Relaxed);
-            self.tracer.record(&r.id, now, self.event_filtered());
+            self.tracer.record(
+                &r.id,
+                now,
+                self.event(|topic, subscription| Event::Filtered {
+                    topic,
+                    subscription,
+                }),
+            );
             return;
         }
         let fed = Fed {
@@ -932,32 +967,10 @@ impl Subscription {
         }
     }
 
-    fn event_acked(&self) -> Event {
-        Event::Acked {
-            topic: self.topic.name().to_owned(),
-            subscription: self.def.name.clone(),
-        }
-    }
-
-    fn event_nacked(&self) -> Event {
-        Event::Nacked {
-            topic: self.topic.name().to_owned(),
-            subscription: self.def.name.clone(),
-        }
-    }
-
-    fn event_expired(&self) -> Event {
-        Event::Expired {
-            topic: self.topic.name().to_owned(),
-            subscription: self.def.name.clone(),
-        }
-    }
-
-    fn event_filtered(&self) -> Event {
-        Event::Filtered {
-            topic: self.topic.name().to_owned(),
-            subscription: self.def.name.clone(),
-        }
+    /// A trace event about this subscription, built by one of the
+    /// `Event` variants that name a topic and a subscription.
+    fn event(&self, variant: fn(String, String) -> Event) -> Event {
+        variant(self.topic.name().to_owned(), self.def.name.clone())
     }
 }
 
