@@ -43,22 +43,12 @@ else
 fi
 SIZE=1024
 
-log() { printf '\n== %s\n' "$*" >&2; }
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
 
 # ---------------------------------------------------------------- checks
 
-if ! command -v fio >/dev/null 2>&1; then
-    log "installing fio"
-    apt-get update -qq && apt-get install -y -qq fio >/dev/null
-fi
-command -v python3 >/dev/null || { echo "python3 is needed for the report" >&2; exit 1; }
-
-mkdir -p "$DATA"
-FSTYPE=$(df --output=fstype "$DATA" | tail -1 | tr -d ' ')
-if [ "$FSTYPE" = tmpfs ]; then
-    echo "$DATA is on tmpfs; point --data at the disk to measure" >&2
-    exit 1
-fi
+prepare_bench "$DATA"
 df -h "$DATA" >&2
 # A stored 1 KiB message takes about 1,160 bytes (record framing, headers,
 # the message id); keep 2 GiB spare for the other runs and the journals.

@@ -41,22 +41,12 @@ else
     NEED_GIB=16
 fi
 
-log() { printf '\n== %s\n' "$*" >&2; }
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
 
 # ---------------------------------------------------------------- checks
 
-if ! command -v fio >/dev/null 2>&1; then
-    log "installing fio"
-    apt-get update -qq && apt-get install -y -qq fio >/dev/null
-fi
-command -v python3 >/dev/null || { echo "python3 is needed for the report" >&2; exit 1; }
-
-mkdir -p "$DATA"
-FSTYPE=$(df --output=fstype "$DATA" | tail -1 | tr -d ' ')
-if [ "$FSTYPE" = tmpfs ]; then
-    echo "$DATA is on tmpfs; point --data at the disk to measure" >&2
-    exit 1
-fi
+prepare_bench "$DATA"
 AVAIL_GIB=$(( $(df --output=avail -k "$DATA" | tail -1) / 1024 / 1024 ))
 if [ "$AVAIL_GIB" -lt "$NEED_GIB" ]; then
     echo "$DATA has ${AVAIL_GIB} GiB free, this run needs about ${NEED_GIB} GiB" >&2
