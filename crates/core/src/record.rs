@@ -32,7 +32,7 @@ const DLQ_REASON: &str = "hermod.dlq.reason";
 const DLQ_DELIVERIES: &str = "hermod.dlq.deliveries";
 
 /// Where a dead-lettered record came from and why it left.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeadLetterInfo {
     pub topic: String,
     pub subscription: String,

@@ -36,6 +36,17 @@ pub struct Published {
     pub duplicate: bool,
 }
 
+/// What one partition of a topic holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionRange {
+    pub partition: u32,
+    /// Oldest offset still kept.
+    pub start: u64,
+    /// The offset the next record will get.
+    pub end: u64,
+    pub size_bytes: u64,
+}
+
 /// Counters of a topic since the broker started.
 #[derive(Debug, Default)]
 pub struct TopicStats {
@@ -218,7 +229,7 @@ impl Topic {
     /// Reads decoded records of `partition` from `offset` (up to about
     /// `max_bytes`), and the offset to read next. Compressed batches (from
     /// Kafka producers) cannot be decoded here yet and are passed over.
-    pub(crate) fn read(
+    pub fn read(
         &self,
         partition: u32,
         offset: u64,
@@ -242,6 +253,18 @@ impl Topic {
             }
         }
         Ok((out, read.next_offset.max(offset)))
+    }
+
+    /// Where `partition` starts and ends (the next offset to be written),
+    /// and the bytes it holds on disk.
+    pub fn partition_range(&self, partition: u32) -> Result<PartitionRange> {
+        let log = self.log(partition)?;
+        Ok(PartitionRange {
+            partition,
+            start: log.start_offset(),
+            end: log.end_offset(),
+            size_bytes: log.size_bytes()?,
+        })
     }
 
     /// The record at `offset`, if it is still kept (retention may have

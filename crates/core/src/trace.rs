@@ -17,7 +17,7 @@ const SHARDS: usize = 16;
 pub const MAX_EVENTS: usize = 64;
 
 /// One thing that happened to a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
     /// Appended to a topic or queue.
@@ -77,7 +77,7 @@ pub enum Event {
 }
 
 /// An event with its time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Traced {
     pub time_ms: i64,
     #[serde(flatten)]
