@@ -61,7 +61,6 @@ pub mod codes {
         ("lease_expired", 410),
         ("message_too_large", 413),
         ("body_too_large", 413),
-        ("unsupported_media_type", 415),
         ("queue_full", 429),
         ("internal", 500),
         ("unavailable", 503),

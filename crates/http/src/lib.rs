@@ -5,10 +5,28 @@
 //! types of `hermod-api`. Errors map to HTTP statuses through one table
 //! (`hermod_api::codes`).
 
+mod body;
+mod consume;
+mod convert;
+pub mod ensure;
+mod error;
+mod events;
+mod info;
+mod metrics;
+mod publish;
+mod rates;
+mod resources;
+mod routes;
+
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use hermod_core::Broker;
 use serde::{Deserialize, Serialize};
+
+pub use crate::error::ApiError;
+pub use crate::metrics::Metrics;
+pub use crate::routes::{router, routes, OPENAPI};
 
 /// The server's request limits; each is configurable and hit with a clear
 /// error.
@@ -42,18 +60,65 @@ impl Default for Limits {
     }
 }
 
+/// Connection counters, kept by the server's listener and exported here.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub connections_open: AtomicU64,
+    pub connections_accepted: AtomicU64,
+    pub connections_refused: AtomicU64,
+}
+
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub broker: Arc<Broker>,
     pub limits: Limits,
-    /// Resolves when the server is shutting down: long polls return and
-    /// event streams end, so a graceful shutdown does not wait on them.
+    /// Turns true when the server is shutting down: long polls return,
+    /// event streams end and `/readyz` answers 503, so a graceful shutdown
+    /// does not wait on them.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub stats: Arc<ServerStats>,
+    pub metrics: Arc<Metrics>,
+    pub(crate) rates: Arc<rates::Rates>,
 }
 
-/// The whole HTTP API.
-pub fn router(state: AppState) -> axum::Router {
-    let _ = state;
-    axum::Router::new()
+impl AppState {
+    /// The state of a server over `broker`.
+    pub fn new(
+        broker: Arc<Broker>,
+        limits: Limits,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        stats: Arc<ServerStats>,
+    ) -> AppState {
+        AppState {
+            broker,
+            limits,
+            shutdown,
+            stats,
+            metrics: Metrics::global(),
+            rates: Arc::default(),
+        }
+    }
+
+    /// Samples the counters that rates are computed from; the server calls
+    /// it once a second (with its upkeep tick).
+    pub fn sample_rates(&self) {
+        self.rates.sample(&self.broker);
+    }
+
+    pub(crate) fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Runs `f` on the blocking pool: the core does file I/O and syncs.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Broker) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let broker = self.broker.clone();
+        tokio::task::spawn_blocking(move || f(&broker))
+            .await
+            .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
+    }
 }

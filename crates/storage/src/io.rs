@@ -11,6 +11,16 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
+/// Called with the duration of every `fdatasync` of the real file system;
+/// set once by a server that exports it as a metric (the storage crate
+/// depends on no metrics library).
+static SYNC_OBSERVER: std::sync::OnceLock<fn(std::time::Duration)> = std::sync::OnceLock::new();
+
+/// Sets the observer of sync durations; only the first call takes effect.
+pub fn observe_syncs(observer: fn(std::time::Duration)) {
+    let _ = SYNC_OBSERVER.set(observer);
+}
+
 /// A directory tree of files. Paths are plain paths; implementations decide
 /// what they mean.
 pub trait Fs: Send + Sync + std::fmt::Debug {
@@ -144,7 +154,12 @@ impl File for StdFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.file.sync_data()
+        let started = std::time::Instant::now();
+        let result = self.file.sync_data();
+        if let Some(observe) = SYNC_OBSERVER.get() {
+            observe(started.elapsed());
+        }
+        result
     }
 
     fn len(&self) -> io::Result<u64> {
