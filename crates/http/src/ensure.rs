@@ -77,34 +77,80 @@ pub fn binding(broker: &Broker, def: BindingDef) -> Result<bool, ApiError> {
     Ok(true)
 }
 
-/// Creates everything a definitions file names, in an order that works:
-/// exchanges, then queues and topics (dead-letter queues first, since a
-/// queue names its dead-letter queue), then subscriptions and bindings.
-pub fn definitions(broker: &Broker, defs: &Definitions) -> Result<(), ApiError> {
-    for (name, config) in &defs.exchanges {
-        exchange(broker, name, config.clone())?;
+/// What applying definitions did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub created: usize,
+    pub unchanged: usize,
+}
+
+impl Applied {
+    fn count(&mut self, made: bool) {
+        if made {
+            self.created += 1;
+        } else {
+            self.unchanged += 1;
+        }
     }
+}
+
+/// Creates everything a definitions file names, in an order that resolves
+/// references: topics, queues (each one's dead-letter queue first),
+/// exchanges (an alternate names a topic or queue), subscriptions,
+/// bindings. An error names the resource it stopped at.
+pub fn definitions(broker: &Broker, defs: &Definitions) -> Result<Applied, ApiError> {
+    let mut applied = Applied::default();
     for (name, config) in &defs.topics {
-        topic(broker, name, config.clone())?;
+        applied.count(topic(broker, name, config.clone()).map_err(at("topic", name))?);
     }
-    let mut queues: Vec<_> = defs.queues.iter().collect();
-    // A dead-letter queue must exist before a queue that names it.
-    queues.sort_by_key(|(name, _)| {
-        !defs
-            .queues
-            .values()
-            .any(|q| q.dead_letter.as_deref() == Some(name.as_str()))
-    });
-    for (name, config) in queues {
-        queue(broker, name, config.clone())?;
+    for (name, config) in queues_in_order(defs) {
+        applied.count(queue(broker, name, config.clone()).map_err(at("queue", name))?);
+    }
+    for (name, config) in &defs.exchanges {
+        applied.count(exchange(broker, name, config.clone()).map_err(at("exchange", name))?);
     }
     for s in &defs.subscriptions {
-        subscription(broker, &s.topic, &s.name, s.config.clone())?;
+        let made = subscription(broker, &s.topic, &s.name, s.config.clone());
+        applied.count(made.map_err(at("subscription", &format!("{}/{}", s.topic, s.name)))?);
     }
     for b in &defs.bindings {
-        binding(broker, b.clone())?;
+        let name = format!("{} -> {}", b.exchange, b.destination);
+        applied.count(binding(broker, b.clone()).map_err(at("binding", &name))?);
     }
-    Ok(())
+    Ok(applied)
+}
+
+/// Prefixes an error with the resource it is about, unless it names it.
+fn at<'a>(kind: &'a str, name: &'a str) -> impl Fn(ApiError) -> ApiError + 'a {
+    move |e| {
+        let what = format!("{kind} `{name}`");
+        if e.message.contains(&what) {
+            return e;
+        }
+        ApiError::new(e.code, format!("{what}: {}", e.message))
+    }
+}
+
+/// The queues, each one's dead-letter queue (when also defined) first. A
+/// cycle is left in name order; creating it then fails, naming the missing
+/// dead-letter queue.
+fn queues_in_order(defs: &Definitions) -> Vec<(&String, &QueueConfig)> {
+    let mut pending: Vec<_> = defs.queues.iter().collect();
+    let mut ordered: Vec<(&String, &QueueConfig)> = Vec::with_capacity(pending.len());
+    for _ in 0..defs.queues.len() {
+        let (ready, waiting): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(_, config)| {
+            config.dead_letter.as_deref().is_none_or(|target| {
+                !defs.queues.contains_key(target) || ordered.iter().any(|(n, _)| *n == target)
+            })
+        });
+        ordered.extend(ready);
+        pending = waiting;
+        if pending.is_empty() {
+            break;
+        }
+    }
+    ordered.extend(pending);
+    ordered
 }
 
 /// The outcome of a create: made now, or, when a concurrent create won the

@@ -45,6 +45,14 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl From<hermod_core::Error> for ApiError {
     fn from(e: hermod_core::Error) -> ApiError {
         if e.is_fatal() {
