@@ -168,4 +168,21 @@ mod tests {
         let e = format!("{:#}", load(&toml).unwrap_err());
         assert!(e.contains("partitionz") && e.contains("d.toml"), "{e}");
     }
+
+    /// The README's example definitions file parses and applies.
+    #[test]
+    fn the_readme_example_applies() {
+        let readme = include_str!("../../../../README.md");
+        let start = readme
+            .find("```toml\n")
+            .expect("the README has a TOML example")
+            + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let defs: Definitions = toml::from_str(&readme[start..end]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        let applied = apply(&broker, &defs).unwrap();
+        assert_eq!(applied.created, 6);
+        broker.close().unwrap();
+    }
 }
