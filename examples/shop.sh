@@ -191,7 +191,11 @@ echo "==> where did OrderCompleted go? (CLI: hermod trace)"
 hermod trace "$order_id"
 api GET "/v1/messages/$order_id/trace"
 expect "GET trace status" 200 "$status"
-expect "trace: nacks by the coupon service" 3 "$(count '"event":"nacked","topic":"coupons"' "$body")"
+# Three failed deliveries: two nacks, and the third nack dead-letters it.
+expect "trace: deliveries to the coupon service (3 failed, 1 after the fix)" 4 \
+    "$(count '"event":"delivered","topic":"coupons"' "$body")"
+expect "trace: nacks by the coupon service before the last try" 2 \
+    "$(count '"event":"nacked","topic":"coupons"' "$body")"
 expect "trace: moves to coupon-dlq" 1 "$(count '"to":"coupon-dlq"' "$body")"
 expect "trace: acked by the mail service" 1 "$(count '"event":"acked","topic":"mail"' "$body")"
 expect "trace: acked by the coupon service" 1 "$(count '"event":"acked","topic":"coupons"' "$body")"
