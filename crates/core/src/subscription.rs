@@ -538,7 +538,8 @@ impl Subscription {
             let log = self.topic.log(p)?;
             *position = (*position).max(log.start_offset());
             while out.len() < max && *position < log.end_offset() {
-                let (records, next) = self.topic.read(p, *position, max_bytes)?;
+                let want = max - out.len();
+                let (records, next) = self.topic.read_up_to(p, *position, max_bytes, want)?;
                 let mut last = *position;
                 for r in records {
                     if out.len() >= max {

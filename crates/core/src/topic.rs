@@ -235,6 +235,19 @@ impl Topic {
         offset: u64,
         max_bytes: usize,
     ) -> Result<(Vec<Stored>, u64)> {
+        self.read_up_to(partition, offset, max_bytes, usize::MAX)
+    }
+
+    /// `read`, but decoding stops once `max_records` records are out (the
+    /// offset to read next is then the one after the last), so a caller
+    /// that wants a few records does not decode a whole chunk.
+    pub fn read_up_to(
+        &self,
+        partition: u32,
+        offset: u64,
+        max_bytes: usize,
+        max_records: usize,
+    ) -> Result<(Vec<Stored>, u64)> {
         let log = self.log(partition)?;
         let (start, end) = (log.start_offset(), log.end_offset());
         if offset < start || offset > end {
@@ -243,6 +256,10 @@ impl Topic {
         let read = log.read(offset, max_bytes.max(1))?;
         let mut out = Vec::new();
         for item in batch::batches(&read.bytes) {
+            if out.len() >= max_records {
+                let next = out.last().map_or(offset, |r: &Stored| r.offset + 1);
+                return Ok((out, next));
+            }
             let (_, bytes) = item.map_err(|e| Error::Invalid(format!("bad batch: {e}")))?;
             let Ok(records) = batch::decode_records(bytes) else {
                 tracing::warn!(topic = %self.def.name, partition, "skipping a batch that cannot be decoded (compressed)");
@@ -251,6 +268,11 @@ impl Topic {
             for r in records.into_iter().filter(|r| r.offset as u64 >= offset) {
                 out.push(record::from_record(r, self.def.id, partition));
             }
+        }
+        if out.len() > max_records {
+            out.truncate(max_records);
+            let next = out.last().map_or(offset, |r| r.offset + 1);
+            return Ok((out, next));
         }
         Ok((out, read.next_offset.max(offset)))
     }
@@ -270,7 +292,7 @@ impl Topic {
     /// The record at `offset`, if it is still kept (retention may have
     /// deleted it since it was fed).
     pub(crate) fn read_one(&self, partition: u32, offset: u64) -> Result<Option<Stored>> {
-        match self.read(partition, offset, 1) {
+        match self.read_up_to(partition, offset, 1, 1) {
             Ok((records, _)) => Ok(records.into_iter().find(|r| r.offset == offset)),
             Err(Error::OffsetOutOfRange { .. }) => Ok(None),
             Err(e) => Err(e),

@@ -153,11 +153,8 @@ pub async fn read_partition(
     st.blocking(move |b| {
         let t = b.topic(&topic)?;
         let range = t.partition_range(partition)?;
-        let (records, mut next_offset) = t.read(partition, q.offset, max_bytes)?;
-        let messages: Vec<_> = records.into_iter().take(max).map(convert::stored).collect();
-        if messages.len() == max {
-            next_offset = messages.last().map_or(next_offset, |m| m.offset + 1);
-        }
+        let (records, next_offset) = t.read_up_to(partition, q.offset, max_bytes, max)?;
+        let messages: Vec<_> = records.into_iter().map(convert::stored).collect();
         Ok(Json(PartitionRead {
             messages,
             next_offset,

@@ -1,6 +1,7 @@
 //! `hermod`: the broker (`hermod serve`) and the command-line client for
 //! its HTTP API, in one binary.
 
+mod bench;
 mod cli;
 mod serve;
 
@@ -21,6 +22,9 @@ struct Args {
 enum Command {
     /// Run the broker.
     Serve(serve::ServeArgs),
+    /// Measure: publish, queue, fan-out and replay load, embedded or over HTTP.
+    #[command(after_help = bench::EXAMPLES)]
+    Bench(Box<bench::BenchArgs>),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -29,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Serve(a) => serve::run(a),
+        Command::Bench(a) => bench::run(*a),
         Command::Client(c) => cli::run(c),
     };
     match result {

@@ -95,7 +95,11 @@ fn definitions_are_created_once_and_a_change_is_refused() {
     Server::start_in(&data_dir, &["--definitions", file_arg]).stop();
     check_definitions(&data_dir);
     let mut again = Server::start_in(&data_dir, &["--definitions", file_arg]);
-    assert!(again.stderr().contains("definitions applied"));
+    assert!(
+        again.log_contains("definitions applied"),
+        "{}",
+        again.stderr()
+    );
     again.stop();
     check_definitions(&data_dir);
 

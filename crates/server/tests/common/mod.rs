@@ -1,7 +1,9 @@
 //! Shared helpers for the end-to-end tests: start the real `hermod serve`
 //! on an ephemeral port in a temporary data directory, read its port from
-//! the banner, talk raw HTTP/1.1 to it, and stop it (SIGTERM, SIGINT or
-//! `kill -9`). Every wait is a bounded poll; no test sleeps for a fixed time.
+//! the banner, talk raw HTTP/1.1 to it (requests with JSON bodies, and
+//! Server-Sent Events streams read event by event), and stop it (SIGTERM,
+//! SIGINT or `kill -9`). Every wait is a bounded poll; no test sleeps for a
+//! fixed time.
 
 #![allow(dead_code)] // Each test file uses its own part of this.
 
@@ -115,6 +117,20 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Waits (at most [`HTTP_TIMEOUT`]) until the log contains `text`: the
+    /// log is read by another thread, so a line written before the banner
+    /// may not be there yet when the banner is.
+    pub fn log_contains(&self, text: &str) -> bool {
+        let deadline = Instant::now() + HTTP_TIMEOUT;
+        while !self.stderr().contains(text) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
     /// Sends SIGTERM (a graceful stop).
     pub fn terminate(&mut self) {
         self.signal(libc::SIGTERM);
@@ -165,6 +181,27 @@ impl Server {
     /// Answers `GET PATH` on a fresh connection.
     pub fn get(&self, path: &str) -> Response {
         http(self.port, "GET", path, None)
+    }
+
+    /// Answers `METHOD PATH` with a JSON body (`Value::Null` sends none).
+    pub fn call(&self, method: &str, path: &str, body: &serde_json::Value) -> Response {
+        http_json(self.port, method, path, body)
+    }
+
+    /// `call`, asserting a 2xx answer; its JSON (`Null` for an empty body).
+    pub fn ok(&self, method: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let response = self.call(method, path, body);
+        assert!(
+            (200..300).contains(&response.status),
+            "{method} {path}: {} {}",
+            response.status,
+            response.body
+        );
+        if response.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            response.json()
+        }
     }
 
     /// Polls `GET PATH` until it answers `status` (at most [`HTTP_TIMEOUT`]).
@@ -272,17 +309,39 @@ impl Response {
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`).
 pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Response {
-    let mut stream = connect(port);
-    send(&mut stream, method, path, body, false);
-    read_response(&mut stream)
+    try_http(port, method, path, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: no answer ({e})"))
+}
+
+/// [`http`], but a failed connection is an `Err` instead of a panic: the
+/// outcome of a request to a server that may have been killed.
+pub fn try_http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<Response> {
+    let mut stream = try_connect(port)?;
+    try_send(&mut stream, method, path, body, false)?;
+    try_read_response(&mut stream)
+}
+
+/// `http` with a JSON body (`Value::Null` sends none).
+pub fn http_json(port: u16, method: &str, path: &str, body: &serde_json::Value) -> Response {
+    let text = (!body.is_null()).then(|| body.to_string());
+    http(port, method, path, text.as_deref())
 }
 
 /// Connects to the server, with read and write timeouts.
 pub fn connect(port: u16) -> TcpStream {
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(HTTP_TIMEOUT)).unwrap();
-    stream
+    try_connect(port).expect("connect")
+}
+
+fn try_connect(port: u16) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
+    stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
+    Ok(stream)
 }
 
 /// Writes one request; `keep_alive` leaves the connection open after it.
@@ -293,27 +352,36 @@ pub fn send(
     body: Option<&str>,
     keep_alive: bool,
 ) {
+    try_send(stream, method, path, body, keep_alive).expect("write request");
+}
+
+fn try_send(
+    stream: &mut TcpStream,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    keep_alive: bool,
+) -> std::io::Result<()> {
     let connection = if keep_alive { "keep-alive" } else { "close" };
     let body = body.unwrap_or("");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: {connection}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).expect("write request");
+    stream.write_all(request.as_bytes())
 }
 
 /// Reads one response: its head, then a `content-length` or chunked body,
 /// or (without either) everything up to the close.
 pub fn read_response(stream: &mut TcpStream) -> Response {
+    try_read_response(stream).expect("read response")
+}
+
+/// [`read_response`], with a closed or reset connection (or a cut-off
+/// answer) as an `Err`.
+pub fn try_read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
     let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).expect("status line");
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers = read_headers(&mut reader);
+    let (status, headers) = read_head(&mut reader)?;
     let find = |name: &str| {
         headers
             .iter()
@@ -321,31 +389,47 @@ pub fn read_response(stream: &mut TcpStream) -> Response {
             .map(|(_, v)| v.clone())
     };
     let body = if let Some(len) = find("content-length") {
-        let mut body = vec![0; len.parse().expect("content-length")];
-        reader.read_exact(&mut body).expect("body");
+        let mut body = vec![0; len.parse().map_err(|_| invalid("content-length"))?];
+        reader.read_exact(&mut body)?;
         body
     } else if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        read_chunked(&mut reader)
+        let mut body = Vec::new();
+        while let Some(chunk) = read_chunk(&mut reader)? {
+            body.extend_from_slice(&chunk);
+        }
+        body
     } else {
         let mut body = Vec::new();
-        reader.read_to_end(&mut body).expect("body");
+        reader.read_to_end(&mut body)?;
         body
     };
-    Response {
+    Ok(Response {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    })
 }
 
-fn read_headers(reader: &mut impl BufRead) -> Vec<(String, String)> {
+/// A response's status line and headers (names in lower case).
+fn read_head(reader: &mut impl BufRead) -> std::io::Result<(u16, Vec<(String, String)>)> {
+    let mut status_line = String::new();
+    if reader.read_line(&mut status_line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| invalid("status line"))?;
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();
-        reader.read_line(&mut line).expect("header line");
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
         let line = line.trim_end();
         if line.is_empty() {
-            return headers;
+            return Ok((status, headers));
         }
         if let Some((name, value)) = line.split_once(':') {
             headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
@@ -353,18 +437,138 @@ fn read_headers(reader: &mut impl BufRead) -> Vec<(String, String)> {
     }
 }
 
-fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
-    let mut body = Vec::new();
-    loop {
-        let mut size_line = String::new();
-        reader.read_line(&mut size_line).expect("chunk size");
-        let size_text = size_line.trim().split(';').next().unwrap_or("");
-        let size = usize::from_str_radix(size_text, 16).expect("chunk size");
-        let mut chunk = vec![0; size + 2];
-        reader.read_exact(&mut chunk).expect("chunk");
-        if size == 0 {
-            return body;
+/// One chunk of a chunked body; `None` after the last (empty) one.
+fn read_chunk(reader: &mut impl BufRead) -> std::io::Result<Option<Vec<u8>>> {
+    let mut size_line = String::new();
+    if reader.read_line(&mut size_line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let size_text = size_line.trim().split(';').next().unwrap_or("");
+    let size = usize::from_str_radix(size_text, 16).map_err(|_| invalid("chunk size"))?;
+    let mut chunk = vec![0; size + 2];
+    reader.read_exact(&mut chunk)?;
+    chunk.truncate(size);
+    Ok((size > 0).then_some(chunk))
+}
+
+fn invalid(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad {what}"))
+}
+
+/// An open Server-Sent Events stream, read from a raw connection.
+pub struct EventStream {
+    reader: BufReader<TcpStream>,
+    /// Text received but not yet a whole event.
+    pending: String,
+    ended: bool,
+}
+
+/// One event: its `event:`, `id:` and (joined) `data:` lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerEvent {
+    pub event: Option<String>,
+    pub id: Option<String>,
+    pub data: String,
+}
+
+impl ServerEvent {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {:?}", self.data))
+    }
+}
+
+impl EventStream {
+    /// `GET PATH`; panics unless it answers 200 with `text/event-stream`.
+    /// Once this returns, the server has started the stream.
+    pub fn open(port: u16, path: &str) -> EventStream {
+        let mut stream = connect(port);
+        send(&mut stream, "GET", path, None, false);
+        let mut reader = BufReader::new(stream);
+        let (status, headers) = read_head(&mut reader).expect("event stream head");
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("", |(_, v)| v.as_str())
+        };
+        assert_eq!(status, 200, "GET {path}: {headers:?}");
+        assert!(
+            header("content-type").starts_with("text/event-stream"),
+            "{headers:?}"
+        );
+        assert!(
+            header("transfer-encoding").contains("chunked"),
+            "{headers:?}"
+        );
+        EventStream {
+            reader,
+            pending: String::new(),
+            ended: false,
         }
-        body.extend_from_slice(&chunk[..size]);
+    }
+
+    /// The next event (comments skipped), or `None` once the server has
+    /// ended the stream. Waits at most [`HTTP_TIMEOUT`] for each read;
+    /// panics then.
+    pub fn next_event(&mut self) -> Option<ServerEvent> {
+        loop {
+            if let Some(event) = self.take_event() {
+                return Some(event);
+            }
+            if self.ended {
+                return None;
+            }
+            match read_chunk(&mut self.reader) {
+                Ok(Some(chunk)) => self.pending.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(None) => self.ended = true,
+                // A close without the last chunk also ends the stream.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => self.ended = true,
+                Err(e) => panic!("event stream: {e}"),
+            }
+        }
+    }
+
+    /// The next `n` events; panics if the stream ends first.
+    pub fn next_events(&mut self, n: usize) -> Vec<ServerEvent> {
+        (0..n)
+            .map(|i| {
+                self.next_event()
+                    .unwrap_or_else(|| panic!("the stream ended after {i} of {n} events"))
+            })
+            .collect()
+    }
+
+    /// Parses one whole event out of `pending`, skipping comment-only ones.
+    fn take_event(&mut self) -> Option<ServerEvent> {
+        loop {
+            let end = self.pending.find("\n\n")?;
+            let block: String = self.pending.drain(..end + 2).collect();
+            let mut event = ServerEvent {
+                event: None,
+                id: None,
+                data: String::new(),
+            };
+            let mut has_data = false;
+            for line in block.lines() {
+                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value).to_owned();
+                match field {
+                    "event" => event.event = Some(value),
+                    "id" => event.id = Some(value),
+                    "data" => {
+                        if has_data {
+                            event.data.push('\n');
+                        }
+                        event.data.push_str(&value);
+                        has_data = true;
+                    }
+                    _ => {} // A comment (`: keep-alive`) or an unknown field.
+                }
+            }
+            if has_data || event.event.is_some() {
+                return Some(event);
+            }
+        }
     }
 }
