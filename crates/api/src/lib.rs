@@ -20,7 +20,9 @@ pub use hermod_core::defs::{
     BindingDef, DeliveryMode, DurabilityMode, ExchangeConfig, FilterSpec, Overflow, QueueConfig,
     StartPosition, SubscriptionConfig, TopicConfig,
 };
+pub use hermod_core::filter::Scope;
 pub use hermod_core::record::DeadLetterInfo;
+pub use hermod_core::routing::ExchangeKind;
 pub use hermod_core::trace::{Event, Traced};
 
 /// The error body of every 4xx and 5xx answer.
@@ -438,8 +440,9 @@ pub struct SubscriptionInfo {
     pub topic: String,
     pub name: String,
     pub config: SubscriptionConfig,
-    /// Ready or waiting records (`shared`/`ordered`), records after the
-    /// committed offsets (`stream`).
+    /// Unfinished records: ready, delayed and in flight (`shared`/`ordered`;
+    /// `in_flight` counts the last); records after the committed offsets
+    /// (`stream`).
     pub depth: u64,
     pub in_flight: u64,
     /// Records after the committed offsets (`stream`); equals `depth` there.
@@ -459,6 +462,8 @@ pub struct QueueInfo {
     pub name: String,
     pub config: QueueConfig,
     pub partitions: Vec<PartitionInfo>,
+    /// Unfinished messages: ready, delayed and in flight (`in_flight`
+    /// counts the last).
     pub depth: u64,
     pub in_flight: u64,
     pub published: u64,

@@ -256,10 +256,6 @@ impl Topic {
         let read = log.read(offset, max_bytes.max(1))?;
         let mut out = Vec::new();
         for item in batch::batches(&read.bytes) {
-            if out.len() >= max_records {
-                let next = out.last().map_or(offset, |r: &Stored| r.offset + 1);
-                return Ok((out, next));
-            }
             let (_, bytes) = item.map_err(|e| Error::Invalid(format!("bad batch: {e}")))?;
             let Ok(records) = batch::decode_records(bytes) else {
                 tracing::warn!(topic = %self.def.name, partition, "skipping a batch that cannot be decoded (compressed)");
@@ -268,11 +264,11 @@ impl Topic {
             for r in records.into_iter().filter(|r| r.offset as u64 >= offset) {
                 out.push(record::from_record(r, self.def.id, partition));
             }
-        }
-        if out.len() > max_records {
-            out.truncate(max_records);
-            let next = out.last().map_or(offset, |r| r.offset + 1);
-            return Ok((out, next));
+            if out.len() >= max_records {
+                out.truncate(max_records);
+                let next = out.last().map_or(offset, |r| r.offset + 1);
+                return Ok((out, next));
+            }
         }
         Ok((out, read.next_offset.max(offset)))
     }

@@ -3,7 +3,8 @@
 //! `shared`/`ordered` subscriptions hand out leases (ack each receipt with
 //! the ack route, or ask for `ack=auto`: acked as it is written, at most
 //! once); `stream` subscriptions advance their position (commit with the
-//! offsets route). The stream ends when the server shuts down.
+//! offsets route). The stream ends after `max` messages (if given) or when
+//! the server shuts down.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -43,7 +44,10 @@ pub struct EventsQuery {
 struct Feed {
     st: AppState,
     sub: Arc<Subscription>,
-    max: usize,
+    /// Most messages one fetch takes.
+    batch: usize,
+    /// Messages still to send before the stream ends (`max`), if limited.
+    remaining: Option<usize>,
     visibility_ms: Option<u64>,
     ack: AckMode,
     ready: VecDeque<MessageOut>,
@@ -54,12 +58,18 @@ pub async fn events(
     Path(params): Path<HashMap<String, String>>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let max = count(q.max, &st)?;
+    // `max` ends the stream; one fetch takes at most one receive's worth
+    // and never more than is left, so no lease is taken past the end.
+    if q.max == Some(0) {
+        return Err(ApiError::invalid("`max` must be at least 1"));
+    }
+    let batch = count(q.max.map(|m| m.min(st.limits.max_receive)), &st)?;
     let sub = subscription(&st, &params).await?;
     let feed = Feed {
         st,
         sub,
-        max,
+        batch,
+        remaining: q.max,
         visibility_ms: q.visibility_ms,
         ack: q.ack,
         ready: VecDeque::new(),
@@ -77,6 +87,9 @@ impl Feed {
     /// The next message, or `None` when the stream must end (shutdown, or
     /// the subscription failed: deleted, or storage refused).
     async fn next(&mut self) -> Option<MessageOut> {
+        if self.remaining == Some(0) {
+            return None;
+        }
         while self.ready.is_empty() {
             if self.st.shutting_down() {
                 return None;
@@ -89,12 +102,15 @@ impl Feed {
                 }
             }
         }
+        if let Some(remaining) = &mut self.remaining {
+            *remaining -= 1;
+        }
         self.ready.pop_front()
     }
 
     async fn fetch(&self) -> Result<Vec<MessageOut>, ApiError> {
         let wait = Duration::from_millis(self.st.limits.max_wait_ms);
-        let max = self.max;
+        let max = self.batch.min(self.remaining.unwrap_or(usize::MAX));
         if self.sub.def().config.mode == DeliveryMode::Stream {
             let got = long_poll(
                 &self.st,

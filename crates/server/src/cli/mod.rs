@@ -102,6 +102,22 @@ async fn dispatch(command: ClientCommand, server: &str) -> anyhow::Result<()> {
 }
 
 impl ClientCommand {
+    /// Sets `--server` (given before the command, in `main`).
+    pub fn set_server(&mut self, url: String) {
+        let arg = match self {
+            ClientCommand::Topic(a) => &mut a.server,
+            ClientCommand::Queue(a) => &mut a.server,
+            ClientCommand::Subscription(a) => &mut a.server,
+            ClientCommand::Exchange(a) => &mut a.server,
+            ClientCommand::Bind(a) | ClientCommand::Unbind(a) => &mut a.server,
+            ClientCommand::Publish(a) => &mut a.server,
+            ClientCommand::Consume(a) => &mut a.server,
+            ClientCommand::Stats(a) => &mut a.server,
+            ClientCommand::Trace(a) => &mut a.server,
+        };
+        arg.server = url;
+    }
+
     fn server(&self) -> &str {
         let arg = match self {
             ClientCommand::Topic(a) => &a.server,
