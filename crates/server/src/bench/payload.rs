@@ -17,9 +17,11 @@ pub fn now_us() -> u64 {
 
 /// A value of `size` bytes (at least [`HEADER_BYTES`]) carrying `seq`.
 pub fn make(seq: u64, size: usize) -> Bytes {
-    let mut text = format!("{seq:016x}{:016x}", now_us());
-    text.extend(std::iter::repeat_n('x', size.saturating_sub(HEADER_BYTES)));
-    Bytes::from(text)
+    let mut value = Vec::with_capacity(size.max(HEADER_BYTES));
+    value.extend_from_slice(format!("{seq:016x}{:016x}", now_us()).as_bytes());
+    // Filled at once: char by char, this padding was 1.5% of a profile.
+    value.resize(size.max(HEADER_BYTES), b'x');
+    Bytes::from(value)
 }
 
 /// The sequence number and send time of a value, if it is one of ours.
