@@ -117,6 +117,12 @@ impl AppState {
         T: Send + 'static,
     {
         let broker = self.broker.clone();
+        let flavor = tokio::runtime::Handle::current().runtime_flavor();
+        if flavor == tokio::runtime::RuntimeFlavor::MultiThread {
+            // On this worker thread: its other tasks move to another
+            // worker, and the request avoids two thread hand-offs.
+            return tokio::task::block_in_place(move || f(&broker));
+        }
         tokio::task::spawn_blocking(move || f(&broker))
             .await
             .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
