@@ -1,6 +1,6 @@
 //! Hermod's native HTTP/JSON API (`/v1`), `/metrics`, `/healthz` and
 //! `/readyz`: an axum router over one `hermod_core::Broker`. Handlers are
-//! thin: parse and check the request, call the core (on the blocking pool,
+//! thin: parse and check the request, call the core (where it may block,
 //! since the core does file I/O and syncs), convert the answer to the wire
 //! types of `hermod-api`. Errors map to HTTP statuses through one table
 //! (`hermod_api::codes`).
@@ -110,7 +110,7 @@ impl AppState {
         *self.shutdown.borrow()
     }
 
-    /// Runs `f` on the blocking pool: the core does file I/O and syncs.
+    /// Runs `f` where it may block: the core does file I/O and syncs.
     pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&Broker) -> Result<T, ApiError> + Send + 'static,
