@@ -60,6 +60,22 @@ fn every_scenario_runs_embedded_and_accounts_for_every_message() {
 }
 
 #[test]
+fn a_fixed_rate_run_accounts_for_every_message() {
+    let args = [
+        "queue",
+        "--rate",
+        "5000",
+        "--count",
+        "300",
+        "--durability",
+        "memory",
+    ];
+    let report = bench(&args);
+    accounted(&report, 300, 300);
+    assert_eq!(report["rate"], 5000, "{report}");
+}
+
+#[test]
 fn the_queue_scenario_runs_against_a_server() {
     let mut server = Server::start(&[]);
     let url = server.url();

@@ -23,6 +23,7 @@ pub const EXAMPLES: &str = "Examples:
   hermod bench queue --count 100000 --producers 4 --consumers 4
   hermod bench publish --size 1024 --batch 10 --durability fsync --json
   hermod bench fanout --subscriptions 3 --duration 30
+  hermod bench queue --rate 1000 --duration 20     # latency at a fixed rate
   hermod bench queue --server http://127.0.0.1:9080 --count 20000";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -61,6 +62,11 @@ pub struct BenchArgs {
     /// Subscriptions of the topic in `fanout`.
     #[arg(long, default_value_t = 3)]
     pub subscriptions: usize,
+    /// Send at this many messages per second in all (open loop: each
+    /// message's latency counts from when it was due, so a stalled broker
+    /// cannot hide its delays); without it, as fast as acks come back.
+    #[arg(long, value_name = "MSGS_PER_S")]
+    pub rate: Option<u64>,
     /// Messages per publish request.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
@@ -105,6 +111,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.producers > 0, "--producers must be at least 1");
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
     anyhow::ensure!(args.count > 0, "--count must be at least 1");
+    anyhow::ensure!(args.rate != Some(0), "--rate must be at least 1");
     let needs_consumers = matches!(args.scenario, Scenario::Queue | Scenario::Fanout);
     anyhow::ensure!(
         !needs_consumers || args.consumers > 0,

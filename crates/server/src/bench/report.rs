@@ -17,6 +17,8 @@ pub struct Report {
     pub producers: usize,
     pub consumers: usize,
     pub partitions: u32,
+    /// The fixed send rate, if one was set.
+    pub rate: Option<u64>,
     pub durability: String,
     pub messages: u64,
     /// Deliveries in all (messages × subscriptions in `fanout`).
@@ -92,6 +94,7 @@ impl Report {
                 args.consumers
             },
             partitions: args.partitions,
+            rate: args.rate,
             durability: format!("{:?}", args.durability).to_lowercase(),
             messages: published,
             deliveries,
@@ -102,6 +105,7 @@ impl Report {
             latency: match args.scenario {
                 Scenario::Publish => "publish round trip, per request",
                 Scenario::Replay => "record age when read (includes the fill)",
+                _ if args.rate.is_some() => "end to end: due time of the send to receipt",
                 _ => "end to end: publish call to receipt by a consumer",
             },
             latency_us: Percentiles {

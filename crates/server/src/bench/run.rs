@@ -223,10 +223,11 @@ async fn measure(sh: &Arc<Shared>, froms: &[From]) -> anyhow::Result<Report> {
 }
 
 /// Publishes batches of fresh sequence numbers until the count (or the
-/// duration) is reached; with `timed`, each publish's round trip is a
-/// latency sample.
+/// duration) is reached, at `--rate` if set; with `timed`, each publish's
+/// round trip (from when it was due) is a latency sample.
 async fn run_producers(sh: &Arc<Shared>, timed: bool) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
+    let (start, start_us) = (Instant::now(), payload::now_us());
     for _ in 0..sh.args.producers {
         let sh = sh.clone();
         tasks.spawn(async move {
@@ -240,13 +241,22 @@ async fn run_producers(sh: &Arc<Shared>, timed: bool) -> anyhow::Result<()> {
                     return Ok(());
                 }
                 let last = (first + batch).min(sh.args.count);
+                let due_us = match sh.args.rate {
+                    // Message `first` is due `first / rate` seconds in.
+                    Some(rate) => {
+                        let offset_us = first * 1_000_000 / rate;
+                        let due = start + Duration::from_micros(offset_us);
+                        tokio::time::sleep_until(due.into()).await;
+                        start_us + offset_us
+                    }
+                    None => payload::now_us(),
+                };
                 let values = (first..last)
-                    .map(|s| payload::make(s, sh.args.size))
+                    .map(|s| payload::make(s, sh.args.size, due_us))
                     .collect();
-                let sent = Instant::now();
                 sh.target.publish(&sh.topic, values).await?;
                 if timed {
-                    sh.tally.latency(sent.elapsed().as_micros() as u64);
+                    sh.tally.latency(payload::now_us().saturating_sub(due_us));
                     sh.tally.received.fetch_add(last - first, Relaxed);
                 }
             }
