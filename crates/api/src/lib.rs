@@ -160,7 +160,8 @@ pub struct PublishedOut {
     pub id: String,
     pub partition: u32,
     pub offset: u64,
-    /// Not appended again: a duplicate of the record at this place.
+    /// Not appended again: a duplicate of the record at this place, whose
+    /// id `id` then is.
     pub duplicate: bool,
 }
 

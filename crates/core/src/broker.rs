@@ -324,7 +324,8 @@ impl Broker {
             self.check_room(&topic, q, sub, messages.len())?;
         }
         let ids: Vec<String> = messages.iter().map(|_| self.ids.next()).collect();
-        let published = topic.publish(&messages, &ids, partition)?;
+        let mut published = topic.publish(&messages, &ids, partition)?;
+        original_ids(&topic, &mut published)?;
         for p in &published {
             let event = if p.duplicate {
                 Event::Duplicate {
@@ -808,6 +809,19 @@ fn start_offset(log: &hermod_storage::Log, start: StartPosition) -> Result<u64> 
         StartPosition::Offset(o) => o.clamp(first, end),
         StartPosition::Time(t) => log.offset_for_timestamp(t)?.unwrap_or(end),
     })
+}
+
+/// A duplicate answers with the id of the message it duplicates (as SQS
+/// does), read from the original's record: every original is appended by
+/// the time `Topic::publish` returns. One whose record is gone (retention)
+/// keeps the id it was given.
+fn original_ids(topic: &Topic, published: &mut [Published]) -> Result<()> {
+    for p in published.iter_mut().filter(|p| p.duplicate) {
+        if let Some(original) = topic.read_one(p.partition, p.offset)? {
+            p.id = original.id;
+        }
+    }
+    Ok(())
 }
 
 fn apply_queue_defaults(queue: &QueueConfig, messages: &mut [Message], now: i64) {

@@ -294,10 +294,15 @@ fn de_duplication_returns_the_original_and_survives_a_restart() {
     let again = broker.publish("q.fifo", vec![m.clone()], None).unwrap();
     assert!(again[0].duplicate);
     assert_eq!(again[0].offset, first[0].offset);
+    assert_eq!(
+        again[0].id, first[0].id,
+        "a duplicate answers with the original's id"
+    );
     let by_content = broker
         .publish("q.fifo", vec![keyed("g", "same"), keyed("g", "same")], None)
         .unwrap();
     assert!(!by_content[0].duplicate && by_content[1].duplicate);
+    assert_eq!(by_content[0].id, by_content[1].id, "also within one batch");
     drop(broker);
 
     let broker = f.open();

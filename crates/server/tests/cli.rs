@@ -361,7 +361,10 @@ fn publish_and_consume(cli: &Cli) {
     assert_eq!(second.code, Some(0), "{second:?}");
     assert_eq!(ids(&second.stdout).len(), 1);
     assert!(second.stderr.contains("duplicate"), "{second:?}");
-    assert_ne!(first, second.stdout, "the duplicate has an id of its own");
+    assert_eq!(
+        first, second.stdout,
+        "a duplicate answers with the original's id"
+    );
     let json = cli.json(&[
         "publish",
         "--topic",

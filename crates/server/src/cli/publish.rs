@@ -229,7 +229,7 @@ fn print_log(answer: &PublishResponse, json: bool) -> anyhow::Result<()> {
         println!("{}", m.id);
         if m.duplicate {
             eprintln!(
-                "note: {} is a duplicate of partition {} offset {}; not appended again",
+                "note: a duplicate of message {} (partition {} offset {}); not appended again",
                 m.id, m.partition, m.offset
             );
         }
