@@ -14,8 +14,18 @@ use crate::error::ApiError;
 use crate::rates::Rates;
 
 pub fn topic(broker: &Broker, rates: &Rates, name: &str) -> Result<TopicInfo, ApiError> {
+    topic_in(broker, &broker.catalog(), rates, name)
+}
+
+/// A topic's description, its subscriptions found in `catalog` (one copy
+/// of the catalog serves a whole list).
+fn topic_in(
+    broker: &Broker,
+    catalog: &Catalog,
+    rates: &Rates,
+    name: &str,
+) -> Result<TopicInfo, ApiError> {
     let t = broker.topic(name)?;
-    let catalog = broker.catalog();
     let subscriptions = catalog
         .subscriptions
         .keys()
@@ -119,25 +129,26 @@ fn exchange_in(catalog: &Catalog, name: &str) -> Result<ExchangeInfo, ApiError> 
     })
 }
 
-/// Topic names (not queues), in name order.
-pub fn topic_names(broker: &Broker) -> Vec<String> {
+/// Every topic (not the queues), in name order, skipping what was deleted
+/// meanwhile.
+pub fn topics(broker: &Broker, rates: &Rates) -> Vec<TopicInfo> {
     let catalog = broker.catalog();
     catalog
         .topics
         .values()
         .filter(|d| d.queue.is_none())
-        .map(|d| d.name.clone())
+        .filter_map(|d| topic_in(broker, &catalog, rates, &d.name).ok())
         .collect()
 }
 
-/// Queue names, in name order.
-pub fn queue_names(broker: &Broker) -> Vec<String> {
+/// Every queue, in name order, skipping what was deleted meanwhile.
+pub fn queues(broker: &Broker, rates: &Rates) -> Vec<QueueInfo> {
     let catalog = broker.catalog();
     catalog
         .topics
         .values()
         .filter(|d| d.queue.is_some())
-        .map(|d| d.name.clone())
+        .filter_map(|d| queue(broker, rates, &d.name).ok())
         .collect()
 }
 
@@ -153,14 +164,8 @@ pub fn exchanges(broker: &Broker) -> Vec<ExchangeInfo> {
 /// Everything, skipping what was deleted while the overview was made.
 pub fn overview(broker: &Broker, rates: &Rates) -> Overview {
     Overview {
-        topics: topic_names(broker)
-            .iter()
-            .filter_map(|n| topic(broker, rates, n).ok())
-            .collect(),
-        queues: queue_names(broker)
-            .iter()
-            .filter_map(|n| queue(broker, rates, n).ok())
-            .collect(),
+        topics: topics(broker, rates),
+        queues: queues(broker, rates),
         exchanges: exchanges(broker),
     }
 }

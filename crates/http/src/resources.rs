@@ -88,11 +88,9 @@ pub async fn get_topic(
 pub async fn list_topics(State(st): State<AppState>) -> Result<Json<TopicList>, ApiError> {
     let rates = st.rates.clone();
     st.blocking(move |b| {
-        let topics = info::topic_names(b)
-            .iter()
-            .filter_map(|n| info::topic(b, &rates, n).ok())
-            .collect();
-        Ok(Json(TopicList { topics }))
+        Ok(Json(TopicList {
+            topics: info::topics(b, &rates),
+        }))
     })
     .await
 }
@@ -145,11 +143,9 @@ pub async fn get_queue(
 pub async fn list_queues(State(st): State<AppState>) -> Result<Json<QueueList>, ApiError> {
     let rates = st.rates.clone();
     st.blocking(move |b| {
-        let queues = info::queue_names(b)
-            .iter()
-            .filter_map(|n| info::queue(b, &rates, n).ok())
-            .collect();
-        Ok(Json(QueueList { queues }))
+        Ok(Json(QueueList {
+            queues: info::queues(b, &rates),
+        }))
     })
     .await
 }
